@@ -1,0 +1,1 @@
+//! Local S3 Inventory delivery (work in progress).
