@@ -166,12 +166,18 @@ fn aws_error(status: StatusCode, error_type: &str, message: String) -> Response 
 fn function_response(body: &Value, function_error: bool) -> Response {
     let mut resp = (StatusCode::OK, Json(body.clone())).into_response();
     let h = resp.headers_mut();
-    h.insert("X-Amz-Executed-Version", HeaderValue::from_static("$LATEST"));
+    h.insert(
+        "X-Amz-Executed-Version",
+        HeaderValue::from_static("$LATEST"),
+    );
     if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         h.insert("x-amzn-RequestId", id);
     }
     if function_error {
-        h.insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
+        h.insert(
+            "X-Amz-Function-Error",
+            HeaderValue::from_static("Unhandled"),
+        );
     }
     resp
 }
@@ -317,10 +323,7 @@ async fn exec(config: &LambdaConfig, name: &str, payload: &Value) -> (Value, boo
     }
 }
 
-async fn add_fault(
-    State(svc): State<Arc<LambdaService>>,
-    Json(fault): Json<Fault>,
-) -> Response {
+async fn add_fault(State(svc): State<Arc<LambdaService>>, Json(fault): Json<Fault>) -> Response {
     if !FUNCTIONS.contains(&fault.function.as_str()) {
         return aws_error(
             StatusCode::NOT_FOUND,
@@ -329,7 +332,10 @@ async fn add_fault(
         );
     }
     if let Ok(mut faults) = svc.faults.lock() {
-        faults.entry(fault.function.clone()).or_default().push(fault);
+        faults
+            .entry(fault.function.clone())
+            .or_default()
+            .push(fault);
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -354,6 +360,9 @@ mod tests {
             function_name("arn:aws:lambda:us-east-1:123456789012:function:submit-job:live"),
             "submit-job"
         );
-        assert_eq!(function_name("123456789012:function:await-job"), "await-job");
+        assert_eq!(
+            function_name("123456789012:function:await-job"),
+            "await-job"
+        );
     }
 }

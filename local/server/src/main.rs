@@ -44,10 +44,9 @@ async fn serve(args: &[String]) -> ExitCode {
                 bin_dir = PathBuf::from(v);
                 true
             }
-            ("--timeout-secs", Some(v)) => v
-                .parse()
-                .map(|s| timeout = Duration::from_secs(s))
-                .is_ok(),
+            ("--timeout-secs", Some(v)) => {
+                v.parse().map(|s| timeout = Duration::from_secs(s)).is_ok()
+            }
             _ => false,
         };
         if !ok {
@@ -82,14 +81,18 @@ async fn serve(args: &[String]) -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
     };
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
     let stop = async {
         tokio::select! { _ = shutdown => {}, _ = term => {} }
     };
-    match axum::serve(listener, app).with_graceful_shutdown(stop).await {
+    match axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("server failed: {e}");

@@ -1,0 +1,185 @@
+//! The local Lambda endpoint, driven by the real `aws-sdk-lambda` client.
+//!
+//! The functions here are stand-in executables with a step's name that follow the step contract
+//! (event on stdin, JSON on stdout, error JSON and exit 1 on failure), so the endpoint's protocol is
+//! tested on its own; the end-to-end tests run it with the real steps.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_lambda::primitives::Blob;
+use lakevault_local::lambda::{LambdaConfig, LambdaService, router};
+use serde_json::{Value, json};
+
+fn write_fn(dir: &Path, name: &str, script: &str) {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+async fn start(dir: &Path, timeout: Duration) -> (String, std::sync::Arc<LambdaService>) {
+    let svc = LambdaService::new(LambdaConfig {
+        bin_dir: dir.to_path_buf(),
+        env: vec![("GREETING".into(), "hello".into())],
+        timeout,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(svc.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, svc)
+}
+
+fn client(url: &str) -> aws_sdk_lambda::Client {
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(kit::clients::behavior_version())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "t", "t", None, None, "t",
+        ))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
+fn payload(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> Value {
+    serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap()
+}
+
+#[tokio::test]
+async fn invoke_success_error_and_faults_as_lambda_does() {
+    let dir = tempfile::tempdir().unwrap();
+    // Echoes the event back with an env var, or fails like a step does when asked to.
+    write_fn(
+        dir.path(),
+        "notify",
+        r#"ev=$(cat)
+case "$ev" in
+  *fail*) echo '{"errorType":"InvalidInput","errorMessage":"invalid input at $.x: nope"}'; exit 1;;
+  *) printf '{"greeting":"%s","event":%s}\n' "$GREETING" "$ev";;
+esac"#,
+    );
+    let (url, svc) = start(dir.path(), Duration::from_secs(30)).await;
+    let lambda = client(&url);
+
+    // By name.
+    let out = lambda
+        .invoke()
+        .function_name("notify")
+        .payload(Blob::new(br#"{"a":1}"#.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status_code(), 200);
+    assert_eq!(out.function_error(), None);
+    assert_eq!(out.executed_version(), Some("$LATEST"));
+    assert_eq!(
+        payload(&out),
+        json!({"greeting": "hello", "event": {"a": 1}})
+    );
+
+    // By ARN, as Step Functions sends it; a function error is HTTP 200 + X-Amz-Function-Error.
+    let out = lambda
+        .invoke()
+        .function_name("arn:aws:lambda:us-east-1:123456789012:function:notify")
+        .payload(Blob::new(br#"{"fail":true}"#.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status_code(), 200);
+    assert_eq!(out.function_error(), Some("Unhandled"));
+    assert_eq!(payload(&out)["errorType"], "InvalidInput");
+
+    // Injected faults run first, then the function runs for real again.
+    let http = reqwest_like_post(
+        &url,
+        "/_lakevault/faults",
+        r#"{"function":"notify","error_type":"Transient","count":2}"#,
+    )
+    .await;
+    assert_eq!(http, 204);
+    for _ in 0..2 {
+        let out = lambda
+            .invoke()
+            .function_name("notify")
+            .payload(Blob::new(b"{}".to_vec()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.function_error(), Some("Unhandled"));
+        assert_eq!(payload(&out)["errorType"], "Transient");
+    }
+    let out = lambda
+        .invoke()
+        .function_name("notify")
+        .payload(Blob::new(b"{}".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), None);
+
+    let log = svc.invocations();
+    assert_eq!(log.len(), 5);
+    assert_eq!(log.iter().filter(|i| i.injected).count(), 2);
+    assert_eq!(log[1].payload, json!({"fail": true}));
+}
+
+#[tokio::test]
+async fn unknown_function_is_resource_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _svc) = start(dir.path(), Duration::from_secs(30)).await;
+    let err = client(&url)
+        .invoke()
+        .function_name("no-such-step")
+        .send()
+        .await
+        .unwrap_err();
+    let se = err.into_service_error();
+    assert!(se.is_resource_not_found_exception(), "{se:?}");
+}
+
+#[tokio::test]
+async fn timeouts_and_crashes_are_function_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fn(dir.path(), "await-job", "sleep 5");
+    write_fn(dir.path(), "audit-report", "kill -9 $$");
+    let (url, _svc) = start(dir.path(), Duration::from_millis(500)).await;
+    let lambda = client(&url);
+    let out = lambda
+        .invoke()
+        .function_name("await-job")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), Some("Unhandled"));
+    let body = payload(&out);
+    // Like Lambda: no errorType, so Step Functions reports Lambda.Unknown.
+    assert!(body.get("errorType").is_none());
+    assert!(body["errorMessage"].as_str().unwrap().contains("timed out"));
+
+    let out = lambda
+        .invoke()
+        .function_name("audit-report")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), Some("Unhandled"));
+    assert_eq!(payload(&out)["errorType"], "Runtime.ExitError");
+}
+
+/// A minimal HTTP POST (the fault endpoint is ours, not an AWS API).
+async fn reqwest_like_post(url: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    text[9..12].parse().unwrap()
+}
