@@ -1,0 +1,1 @@
+//! notify (work in progress)
