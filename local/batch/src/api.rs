@@ -1,0 +1,606 @@
+//! The S3 Control job API over HTTP, as `aws-sdk-s3control` speaks it.
+//!
+//! Element names, list shapes (`<member>`) and the error envelope
+//! (`<ErrorResponse><Error><Code>…`, which is what the SDK's `rest_xml_wrapped_errors` parses)
+//! follow the SDK's own serializers and deserializers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use quick_xml::escape::escape;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::engine::{self, JobSpec};
+use crate::model::{CreateJobRequest, PutJobTaggingRequest, Tag};
+use crate::{BatchService, Job};
+
+const XMLNS: &str = "http://awss3control.amazonaws.com/doc/2018-08-20/";
+
+/// Every S3 Control job route, over the given service state.
+pub fn router(state: Arc<BatchService>) -> Router {
+    Router::new()
+        .route("/v20180820/jobs", post(create_job).get(list_jobs))
+        .route("/v20180820/jobs/{id}", get(describe_job))
+        .route("/v20180820/jobs/{id}/status", post(update_job_status))
+        .route("/v20180820/jobs/{id}/priority", post(update_job_priority))
+        .route(
+            "/v20180820/jobs/{id}/tagging",
+            get(get_job_tagging)
+                .put(put_job_tagging)
+                .delete(delete_job_tagging),
+        )
+        .with_state(state)
+}
+
+/// An S3 Control error response.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "InvalidRequest",
+            message: message.into(),
+        }
+    }
+
+    fn no_such_job(id: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "NoSuchJob",
+            message: format!("The specified job does not exist: {id}"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse><Error><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId><HostId>local-batch</HostId></ErrorResponse>",
+            self.code,
+            escape(self.message.as_str())
+        );
+        tracing::info!(code = self.code, status = self.status.as_u16(), message = %self.message, "request refused");
+        (
+            self.status,
+            [
+                (header::CONTENT_TYPE, "application/xml".to_owned()),
+                (
+                    header::HeaderName::from_static("x-amz-request-id"),
+                    request_id,
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    }
+}
+
+fn xml_ok(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/xml")],
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"),
+    )
+        .into_response()
+}
+
+/// The account id of a request: `x-amz-account-id`, twelve digits.
+fn account(headers: &HeaderMap) -> Result<String, ApiError> {
+    let id = headers
+        .get("x-amz-account-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            "The x-amz-account-id header must hold a 12-digit AWS account id.",
+        ))
+    }
+}
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    raw.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+fn query_one(raw: Option<&str>, key: &str) -> Option<String> {
+    query_pairs(raw)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+pub(crate) fn timestamp(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The text of the first `<name>…</name>` element in `body`, tags included. The SDK writes
+/// these elements without attributes and never nests one inside itself.
+fn raw_element(body: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    match (body.find(&open), body.rfind(&close)) {
+        (Some(a), Some(b)) if b >= a => body[a..b + close.len()].to_owned(),
+        _ => String::new(),
+    }
+}
+
+async fn create_job(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::invalid("The request body is not UTF-8 XML."))?;
+    let req: CreateJobRequest = quick_xml::de::from_str(text).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "MalformedXML",
+        message: format!(
+            "The XML you provided was not well-formed or did not validate against our published schema: {e}"
+        ),
+    })?;
+    let token = req
+        .client_request_token
+        .clone()
+        .filter(|t| !t.is_empty() && t.len() <= 64)
+        .ok_or_else(|| ApiError::invalid("ClientRequestToken must be 1 to 64 characters long."))?;
+
+    // Idempotency first: a retried request answers the job it created, whatever happened since.
+    {
+        let jobs = state.lock();
+        if let Some(job) = jobs
+            .by_id
+            .values()
+            .find(|j| j.account == account && j.token == token)
+        {
+            if job.request_fingerprint == text {
+                tracing::info!(job_id = %job.id, %token, "CreateJob retried: same job");
+                return Ok(create_job_result(&job.id));
+            }
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "IdempotencyException",
+                message: format!(
+                    "The ClientRequestToken {token} was already used for a different CreateJob request."
+                ),
+            });
+        }
+    }
+
+    let role_arn = req.role_arn.clone().unwrap_or_default();
+    let role_account = parse_role_arn(&role_arn).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "RoleArn {role_arn:?} is not an IAM role ARN (arn:aws:iam::<account-id>:role/<name>)."
+        ))
+    })?;
+    if role_account != account {
+        // iam:PassRole cannot hand another account's role to a service: AWS refuses the call.
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "AccessDenied",
+            message: format!(
+                "User is not authorized to perform: iam:PassRole on resource: {role_arn} (a role of account {role_account} cannot be passed by account {account})"
+            ),
+        });
+    }
+    let spec = JobSpec::from_request(&req)?;
+    let priority = req
+        .priority
+        .ok_or_else(|| ApiError::invalid("Priority is required."))?;
+    if !(0..=i64::from(i32::MAX)).contains(&priority) {
+        return Err(ApiError::invalid(format!(
+            "Priority must be between 0 and 2147483647, got {priority}."
+        )));
+    }
+    if req.description.as_deref().is_some_and(|d| d.len() > 256) {
+        return Err(ApiError::invalid(
+            "Description must be at most 256 characters long.",
+        ));
+    }
+    let tags = req.tags.clone().map(|t| t.member).unwrap_or_default();
+    check_tags(&tags)?;
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let job = Job {
+        id: id.clone(),
+        account: account.clone(),
+        token,
+        request_fingerprint: text.to_owned(),
+        description: req.description.clone(),
+        priority,
+        role_arn,
+        confirmation_required: req.confirmation_required.unwrap_or(true),
+        status: "New",
+        status_update_reason: None,
+        creation_time: OffsetDateTime::now_utc(),
+        termination_date: None,
+        raw_manifest: raw_element(text, "Manifest"),
+        raw_operation: raw_element(text, "Operation"),
+        raw_report: raw_element(text, "Report"),
+        spec: Arc::new(spec),
+        tags,
+        total: 0,
+        succeeded: 0,
+        failed: 0,
+        active_since: None,
+        active_elapsed: std::time::Duration::ZERO,
+        failure_reasons: Vec::new(),
+        cancel: Arc::new(tokio::sync::Notify::new()),
+        cancel_requested: false,
+    };
+    {
+        let mut jobs = state.lock();
+        jobs.order.push(id.clone());
+        jobs.by_id.insert(id.clone(), job);
+    }
+    tracing::info!(job_id = %id, %account, "job created");
+    engine::start(Arc::clone(&state), id.clone());
+    Ok(create_job_result(&id))
+}
+
+fn create_job_result(id: &str) -> Response {
+    xml_ok(format!(
+        "<CreateJobResult xmlns=\"{XMLNS}\"><JobId>{id}</JobId></CreateJobResult>"
+    ))
+}
+
+/// The account of `arn:aws:iam::<account>:role/<name>`.
+fn parse_role_arn(arn: &str) -> Option<String> {
+    let rest = arn
+        .strip_prefix("arn:aws:iam::")
+        .or_else(|| arn.strip_prefix("arn:aws-cn:iam::"))
+        .or_else(|| arn.strip_prefix("arn:aws-us-gov:iam::"))?;
+    let (acct, res) = rest.split_once(':')?;
+    let ok = acct.len() == 12
+        && acct.bytes().all(|b| b.is_ascii_digit())
+        && res.strip_prefix("role/").is_some_and(|n| !n.is_empty());
+    ok.then(|| acct.to_owned())
+}
+
+fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
+    if tags.len() > 50 {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "TooManyTagsException",
+            message: "A job can have at most 50 tags.".to_owned(),
+        });
+    }
+    for t in tags {
+        if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
+            return Err(ApiError::invalid(format!(
+                "Tag {:?}: keys are 1 to 128 characters, values at most 256.",
+                t.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn with_job<T>(
+    state: &BatchService,
+    account: &str,
+    id: &str,
+    f: impl FnOnce(&mut Job) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let mut jobs = state.lock();
+    match jobs.by_id.get_mut(id) {
+        // Jobs of other accounts do not exist for this one.
+        Some(job) if job.account == account => f(job),
+        _ => Err(ApiError::no_such_job(id)),
+    }
+}
+
+fn progress_xml(job: &Job) -> String {
+    format!(
+        "<ProgressSummary><TotalNumberOfTasks>{}</TotalNumberOfTasks><NumberOfTasksSucceeded>{}</NumberOfTasksSucceeded><NumberOfTasksFailed>{}</NumberOfTasksFailed><Timers><ElapsedTimeInActiveSeconds>{}</ElapsedTimeInActiveSeconds></Timers></ProgressSummary>",
+        job.total,
+        job.succeeded,
+        job.failed,
+        job.elapsed_active_seconds()
+    )
+}
+
+fn opt_el(name: &str, v: Option<&str>) -> String {
+    v.map(|v| format!("<{name}>{}</{name}>", escape(v)))
+        .unwrap_or_default()
+}
+
+fn describe_xml(job: &Job, region: &str) -> String {
+    let failures: String = job
+        .failure_reasons
+        .iter()
+        .map(|(c, r)| {
+            format!(
+                "<member><FailureCode>{}</FailureCode><FailureReason>{}</FailureReason></member>",
+                escape(c.as_str()),
+                escape(r.as_str())
+            )
+        })
+        .collect();
+    let failures = if failures.is_empty() {
+        String::new()
+    } else {
+        format!("<FailureReasons>{failures}</FailureReasons>")
+    };
+    format!(
+        "<JobId>{id}</JobId><ConfirmationRequired>{conf}</ConfirmationRequired>{desc}<JobArn>arn:aws:s3:{region}:{acct}:job/{id}</JobArn><Status>{status}</Status>{manifest}{operation}<Priority>{prio}</Priority>{progress}{reason}{failures}{report}<CreationTime>{created}</CreationTime>{terminated}<RoleArn>{role}</RoleArn>",
+        id = job.id,
+        conf = job.confirmation_required,
+        desc = opt_el("Description", job.description.as_deref()),
+        acct = job.account,
+        status = job.status,
+        manifest = job.raw_manifest,
+        operation = job.raw_operation,
+        prio = job.priority,
+        progress = progress_xml(job),
+        reason = opt_el("StatusUpdateReason", job.status_update_reason.as_deref()),
+        report = job.raw_report,
+        created = timestamp(job.creation_time),
+        terminated = opt_el(
+            "TerminationDate",
+            job.termination_date.map(timestamp).as_deref()
+        ),
+        role = escape(job.role_arn.as_str()),
+    )
+}
+
+async fn describe_job(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    let region = state.region();
+    let inner = with_job(&state, &account, &id, |job| Ok(describe_xml(job, &region)))?;
+    Ok(xml_ok(format!(
+        "<DescribeJobResult xmlns=\"{XMLNS}\"><Job>{inner}</Job></DescribeJobResult>"
+    )))
+}
+
+async fn list_jobs(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    let pairs = query_pairs(q.as_deref());
+    let statuses: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "jobStatuses")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let max: usize = match query_one(q.as_deref(), "maxResults") {
+        None => 1000,
+        Some(m) => m
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::invalid("maxResults must be between 1 and 1000."))?,
+    };
+    let start: usize = match query_one(q.as_deref(), "nextToken") {
+        None => 0,
+        Some(t) => t
+            .parse()
+            .map_err(|_| ApiError::invalid("The nextToken is not valid."))?,
+    };
+    let jobs = state.lock();
+    // Newest first, like AWS.
+    let matching: Vec<&Job> = jobs
+        .order
+        .iter()
+        .rev()
+        .filter_map(|id| jobs.by_id.get(id))
+        .filter(|j| j.account == account && (statuses.is_empty() || statuses.contains(&j.status)))
+        .collect();
+    let page = matching.iter().skip(start).take(max);
+    let members: String = page
+        .map(|j| {
+            format!(
+                "<member><JobId>{}</JobId>{}<Operation>S3PutObjectCopy</Operation><Priority>{}</Priority><Status>{}</Status><CreationTime>{}</CreationTime>{}{}</member>",
+                j.id,
+                opt_el("Description", j.description.as_deref()),
+                j.priority,
+                j.status,
+                timestamp(j.creation_time),
+                opt_el("TerminationDate", j.termination_date.map(timestamp).as_deref()),
+                progress_xml(j)
+            )
+        })
+        .collect();
+    let next = if start + max < matching.len() {
+        format!("<NextToken>{}</NextToken>", start + max)
+    } else {
+        String::new()
+    };
+    Ok(xml_ok(format!(
+        "<ListJobsResult xmlns=\"{XMLNS}\">{next}<Jobs>{members}</Jobs></ListJobsResult>"
+    )))
+}
+
+async fn update_job_status(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    let requested = query_one(q.as_deref(), "requestedJobStatus").unwrap_or_default();
+    let reason = query_one(q.as_deref(), "statusUpdateReason");
+    let status_error = |from: &str| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "JobStatusException",
+        message: format!("The job cannot be moved from status {from} to {requested}."),
+    };
+    let (status, reason) = with_job(&state, &account, &id, |job| {
+        match requested.as_str() {
+            "Ready" if job.status == "Suspended" => {
+                job.status = "Ready";
+            }
+            "Cancelled" if !job.is_terminal() && job.status != "Cancelling" => {
+                job.cancel_requested = true;
+                if job.status == "Active" {
+                    job.status = "Cancelling";
+                } else {
+                    job.status = "Cancelled";
+                    job.termination_date = Some(OffsetDateTime::now_utc());
+                }
+            }
+            "Ready" | "Cancelled" => return Err(status_error(job.status)),
+            _ => {
+                return Err(ApiError::invalid(
+                    "requestedJobStatus must be Ready or Cancelled.",
+                ));
+            }
+        }
+        if reason.is_some() {
+            job.status_update_reason = reason.clone();
+        }
+        job.cancel.notify_waiters();
+        Ok((job.status, job.status_update_reason.clone()))
+    })?;
+    tracing::info!(job_id = %id, status, "job status updated");
+    Ok(xml_ok(format!(
+        "<UpdateJobStatusResult xmlns=\"{XMLNS}\"><JobId>{id}</JobId><Status>{status}</Status>{}</UpdateJobStatusResult>",
+        opt_el("StatusUpdateReason", reason.as_deref())
+    )))
+}
+
+async fn update_job_priority(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    let priority: i64 = query_one(q.as_deref(), "priority")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| (0..=i64::from(i32::MAX)).contains(p))
+        .ok_or_else(|| ApiError::invalid("priority must be between 0 and 2147483647."))?;
+    with_job(&state, &account, &id, |job| {
+        job.priority = priority;
+        Ok(())
+    })?;
+    Ok(xml_ok(format!(
+        "<UpdateJobPriorityResult xmlns=\"{XMLNS}\"><JobId>{id}</JobId><Priority>{priority}</Priority></UpdateJobPriorityResult>"
+    )))
+}
+
+async fn get_job_tagging(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    let tags = with_job(&state, &account, &id, |job| Ok(job.tags.clone()))?;
+    let members: String = tags
+        .iter()
+        .map(|t| {
+            format!(
+                "<member><Key>{}</Key><Value>{}</Value></member>",
+                escape(t.key.as_str()),
+                escape(t.value.as_str())
+            )
+        })
+        .collect();
+    Ok(xml_ok(format!(
+        "<GetJobTaggingResult xmlns=\"{XMLNS}\"><Tags>{members}</Tags></GetJobTaggingResult>"
+    )))
+}
+
+async fn put_job_tagging(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::invalid("The request body is not UTF-8 XML."))?;
+    let req: PutJobTaggingRequest = quick_xml::de::from_str(text)
+        .map_err(|e| ApiError::invalid(format!("The tagging document is not valid: {e}")))?;
+    let tags = req.tags.map(|t| t.member).unwrap_or_default();
+    check_tags(&tags)?;
+    with_job(&state, &account, &id, |job| {
+        job.tags = tags;
+        Ok(())
+    })?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn delete_job_tagging(
+    State(state): State<Arc<BatchService>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let account = account(&headers)?;
+    with_job(&state, &account, &id, |job| {
+        job.tags.clear();
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns() {
+        assert_eq!(
+            parse_role_arn("arn:aws:iam::123456789012:role/batch").as_deref(),
+            Some("123456789012")
+        );
+        for bad in [
+            "",
+            "arn:aws:iam::123:role/x",
+            "arn:aws:iam::123456789012:user/x",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            assert_eq!(parse_role_arn(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn raw_elements_are_cut_whole() {
+        let body = "<R><A>1</A><Manifest><Spec><Format>F</Format></Spec></Manifest><B/></R>";
+        assert_eq!(
+            raw_element(body, "Manifest"),
+            "<Manifest><Spec><Format>F</Format></Spec></Manifest>"
+        );
+        assert_eq!(raw_element(body, "Report"), "");
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = Some("jobStatuses=Active&jobStatuses=New&nextToken=a%2Bb&x");
+        let pairs = query_pairs(q);
+        assert_eq!(pairs.len(), 4);
+        assert_eq!(query_one(q, "nextToken").as_deref(), Some("a+b"));
+    }
+}
