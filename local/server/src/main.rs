@@ -1,102 +1,142 @@
-//! `lakevault-local serve`: the local Lambda endpoint (and S3 Batch Operations) on one port.
+//! `lakevault-local`: the local stack.
+//!
+//! * `serve` — the Lambda Invoke endpoint for the six steps and the S3 Batch Operations API on one
+//!   port (AWS endpoints for the copies and the steps come from the usual `AWS_*` variables).
+//! * `demo` — the whole backup of a real Delta table on moto, printed step by step.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lakevault_local::lambda::{LambdaConfig, LambdaService, router};
+use lakevault_local::{demo, stack};
 
-const USAGE: &str = "usage: lakevault-local serve [--port N] [--bin-dir DIR] [--timeout-secs N]";
+const USAGE: &str = "usage:
+  lakevault-local serve [--port N] [--bin-dir DIR] [--timeout-secs N] [--max-copy-bytes N]
+  lakevault-local demo  [--root DIR] [--moto-server PATH] [--bin-dir DIR]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .compact()
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]).await,
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+        Some("demo") => run_demo(&args[1..]).await,
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lakevault-local: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(args: &[String]) -> ExitCode {
-    let mut port = 0u16;
-    let mut bin_dir = std::env::current_exe()
+fn own_dir() -> PathBuf {
+    std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// `--flag value` pairs.
+fn pairs(args: &[String]) -> Result<Vec<(&str, &str)>, String> {
+    if !args.len().is_multiple_of(2) {
+        return Err(format!("every flag takes a value\n{USAGE}"));
+    }
+    Ok(args
+        .chunks(2)
+        .map(|c| (c[0].as_str(), c[1].as_str()))
+        .collect())
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("{flag} takes a number, not {v:?}"))
+}
+
+async fn serve(args: &[String]) -> Result<(), String> {
+    let mut port = 0u16;
+    let mut bin_dir = own_dir();
     let mut timeout = Duration::from_secs(300);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let v = it.next();
-        let ok = match (a.as_str(), v) {
-            ("--port", Some(v)) => v.parse().map(|p| port = p).is_ok(),
-            ("--bin-dir", Some(v)) => {
-                bin_dir = PathBuf::from(v);
-                true
-            }
-            ("--timeout-secs", Some(v)) => {
-                v.parse().map(|s| timeout = Duration::from_secs(s)).is_ok()
-            }
-            _ => false,
-        };
-        if !ok {
-            eprintln!("bad argument {a:?}\n{USAGE}");
-            return ExitCode::from(2);
+    let mut max_copy_bytes = local_batch::AWS_MAX_COPY_BYTES;
+    for (k, v) in pairs(args)? {
+        match k {
+            "--port" => port = num(k, v)?,
+            "--bin-dir" => bin_dir = PathBuf::from(v),
+            "--timeout-secs" => timeout = Duration::from_secs(num(k, v)?),
+            "--max-copy-bytes" => max_copy_bytes = num(k, v)?,
+            _ => return Err(format!("unknown flag {k}\n{USAGE}")),
         }
     }
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("cannot listen on 127.0.0.1:{port}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}"),
-        Err(e) => {
-            eprintln!("no local address: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let lambda = LambdaService::new(LambdaConfig {
-        bin_dir,
-        // The steps reach S3 Batch Operations on this same server.
-        env: vec![("AWS_ENDPOINT_URL_S3_CONTROL".into(), url.clone())],
-        timeout,
-    });
-    let app = router(lambda);
+    let sdk = kit::clients::load_sdk_config().await;
+    let running = stack::start(
+        stack::StackConfig {
+            sdk,
+            bin_dir,
+            // The steps inherit this process's environment (AWS endpoint, credentials, region).
+            step_env: Vec::new(),
+            max_copy_bytes,
+            timeout,
+        },
+        port,
+    )
+    .await
+    .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     // First stdout line: scripts and tests read the port from it.
-    println!("listening on {url}");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    println!("listening on {}", running.url);
+    wait_for_stop().await;
+    drop(running);
+    Ok(())
+}
+
+async fn wait_for_stop() {
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
         }
     };
-    let stop = async {
-        tokio::select! { _ = shutdown => {}, _ = term => {} }
-    };
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("server failed: {e}");
-            ExitCode::FAILURE
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}
+
+async fn run_demo(args: &[String]) -> Result<(), String> {
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let mut root = stack::find_root(&cwd).unwrap_or(cwd);
+    let mut moto_server = None;
+    let mut bin_dir = own_dir();
+    for (k, v) in pairs(args)? {
+        match k {
+            "--root" => root = PathBuf::from(v),
+            "--moto-server" => moto_server = Some(PathBuf::from(v)),
+            "--bin-dir" => bin_dir = PathBuf::from(v),
+            _ => return Err(format!("unknown flag {k}\n{USAGE}")),
         }
+    }
+    let opts = demo::DemoOptions {
+        moto_server: moto_server.unwrap_or_else(|| root.join(".venv/bin/moto_server")),
+        root,
+        bin_dir,
+    };
+    let out = demo::run(&opts).await.map_err(|e| e.to_string())?;
+    let all_complete = out["results"]
+        .as_array()
+        .is_some_and(|r| r.iter().all(|x| x["outcome"] == "complete"));
+    if all_complete {
+        Ok(())
+    } else {
+        Err("the backup did not complete (see above)".to_owned())
     }
 }
