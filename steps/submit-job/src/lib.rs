@@ -1,0 +1,440 @@
+//! `submit-job`: one S3 Batch Operations copy job per snapshot, exactly once.
+//!
+//! The job copies every object of the inventory manifest into the snapshot bucket and writes a
+//! completion report of all tasks. Exactly once: the job's description identifies the
+//! snapshot, so a retried or redriven submit first looks for a job of the same snapshot and
+//! returns it (unless it ended `Failed`/`Cancelled`); the `ClientRequestToken` is derived from
+//! the snapshot's identity, so two racing submits still make one job.
+
+use aws_sdk_s3control::primitives::DateTime;
+use aws_sdk_s3control::types::{
+    JobManifest, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation, JobReport,
+    JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation, S3ObjectLockMode,
+    S3StorageClass, S3Tag,
+};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, Step, StepError, Transient};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The snapshot to copy.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct Input {
+    /// The backup account that runs the job (12 digits).
+    pub account_id: String,
+    /// The bucket being backed up.
+    pub source_bucket: String,
+    /// The day the snapshot is of.
+    pub backup_date: Day,
+    /// The inventory `manifest.json` to copy from (locate-manifest's `manifest`).
+    pub manifest: ManifestRef,
+    /// The dated snapshot bucket (create-bucket's `bucket`).
+    pub snapshot_bucket: String,
+    /// The role Batch Operations assumes (trusts `batchoperations.s3.amazonaws.com`).
+    pub role_arn: String,
+    /// Where the completion report goes.
+    pub report: ReportTarget,
+    /// Job priority, higher runs first (default 10).
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Storage class of the copies: STANDARD (default), STANDARD_IA, ONEZONE_IA,
+    /// INTELLIGENT_TIERING, GLACIER_IR, GLACIER or DEEP_ARCHIVE.
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// Object Lock retain-until date for every copy (RFC 3339), when the snapshot bucket has
+    /// Object Lock enabled.
+    #[serde(default)]
+    pub retain_until: Option<String>,
+    /// Object Lock mode with `retain_until`: GOVERNANCE (default) or COMPLIANCE.
+    #[serde(default)]
+    pub object_lock_mode: Option<String>,
+}
+
+/// The manifest object (extra fields such as `bucket` and `key` are accepted and ignored).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ManifestRef {
+    /// `arn:aws:s3:::bucket/key` of the inventory `manifest.json`.
+    pub arn: String,
+    /// Its ETag (quotes optional; they are stripped).
+    pub etag: String,
+}
+
+/// Where Batch Operations writes its completion report.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ReportTarget {
+    /// The report bucket's name.
+    pub bucket: String,
+    /// Key prefix of the report (the job writes under `<prefix>/job-<id>/`).
+    pub prefix: String,
+}
+
+/// The snapshot's job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Output {
+    /// The Batch Operations job id.
+    pub job_id: String,
+    /// False when a job of this snapshot already existed and was returned instead.
+    pub created: bool,
+}
+
+/// submit-job's errorTypes.
+#[derive(Debug, thiserror::Error, kit::strum::IntoStaticStr, kit::strum::VariantNames)]
+#[strum(crate = "kit::strum")]
+pub enum SubmitJobError {
+    /// The event breaks the contract; the message names the field.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// Throttling, a 5xx, a dropped connection. Retry.
+    #[error(transparent)]
+    Transient(#[from] Transient),
+    /// The caller may not create or list jobs, or may not pass the batch role
+    /// (`iam:PassRole`). Fix IAM, then redrive.
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
+    /// S3 Control refused the job definition (bad role, manifest, bucket, or a token reused
+    /// for a different request). Not retried: fix the input or the configuration.
+    #[error("S3 Control refused the job: {0}")]
+    JobRejected(String),
+}
+
+impl StepError for SubmitJobError {
+    fn error_type(&self) -> &'static str {
+        self.into()
+    }
+    fn error_types() -> &'static [&'static str] {
+        <Self as kit::strum::VariantNames>::VARIANTS
+    }
+}
+
+impl From<AwsFailure> for SubmitJobError {
+    fn from(f: AwsFailure) -> Self {
+        match f {
+            AwsFailure::Transient(t) => Self::Transient(t),
+            AwsFailure::AccessDenied(a) => Self::AccessDenied(a),
+            AwsFailure::Service(s) => Self::JobRejected(s.to_string()),
+        }
+    }
+}
+
+/// The step: an S3 Control client, built once.
+#[derive(Debug, Clone)]
+pub struct SubmitJob {
+    s3control: aws_sdk_s3control::Client,
+}
+
+impl SubmitJob {
+    /// From the environment (region = the destination region, `AWS_ENDPOINT_URL_S3_CONTROL`).
+    pub async fn from_env() -> Result<Self, std::convert::Infallible> {
+        let conf = kit::clients::load_sdk_config().await;
+        Ok(Self::new(kit::clients::s3control(&conf)))
+    }
+
+    /// With a given client (tests).
+    pub fn new(s3control: aws_sdk_s3control::Client) -> Self {
+        Self { s3control }
+    }
+}
+
+/// Storage classes a copy may land in.
+pub const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+];
+
+/// The validated job, ready to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Snapshot description (≤ 256 chars): how a retry recognises the job.
+    pub description: String,
+    /// `ClientRequestToken` for the first attempt.
+    pub identity: String,
+    /// Manifest ETag without quotes.
+    pub etag: String,
+    /// Priority.
+    pub priority: i32,
+    /// Storage class.
+    pub storage_class: String,
+    /// Object Lock mode and retain-until.
+    pub lock: Option<(String, DateTime)>,
+}
+
+fn bucket_name_ok(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+}
+
+/// Checks the input and derives the job's identity (pure).
+pub fn plan(input: &Input) -> Result<Plan, InvalidInput> {
+    if input.account_id.len() != 12 || !input.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(InvalidInput::new(
+            "$.account_id",
+            format!("{:?} is not a 12-digit AWS account id", input.account_id),
+        ));
+    }
+    for (path, b) in [
+        ("$.source_bucket", &input.source_bucket),
+        ("$.snapshot_bucket", &input.snapshot_bucket),
+        ("$.report.bucket", &input.report.bucket),
+    ] {
+        if !bucket_name_ok(b) {
+            return Err(InvalidInput::new(
+                path,
+                format!(
+                    "{b:?} is not an S3 bucket name (3-63 lowercase letters, digits, '-', '.')"
+                ),
+            ));
+        }
+    }
+    let arn_ok = input
+        .manifest
+        .arn
+        .strip_prefix("arn:aws:s3:::")
+        .and_then(|r| r.split_once('/'))
+        .is_some_and(|(b, k)| bucket_name_ok(b) && !k.is_empty());
+    if !arn_ok {
+        return Err(InvalidInput::new(
+            "$.manifest.arn",
+            format!(
+                "{:?} is not an S3 object ARN (arn:aws:s3:::bucket/key)",
+                input.manifest.arn
+            ),
+        ));
+    }
+    let etag = input.manifest.etag.trim().trim_matches('"').to_owned();
+    if etag.is_empty() || etag.contains('"') {
+        return Err(InvalidInput::new(
+            "$.manifest.etag",
+            "the manifest's ETag is required (as S3 returned it, quotes optional)",
+        ));
+    }
+    let parts: Vec<&str> = input.role_arn.split(':').collect();
+    let role_ok = matches!(
+        parts.as_slice(),
+        ["arn", _, "iam", "", acct, role]
+            if acct.len() == 12
+                && acct.bytes().all(|b| b.is_ascii_digit())
+                && role.strip_prefix("role/").is_some_and(|n| !n.is_empty())
+    );
+    if !role_ok {
+        return Err(InvalidInput::new(
+            "$.role_arn",
+            format!(
+                "{:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+                input.role_arn
+            ),
+        ));
+    }
+    let priority = input.priority.unwrap_or(10);
+    if priority < 0 {
+        return Err(InvalidInput::new(
+            "$.priority",
+            format!("{priority} is negative; use 0 to 2147483647"),
+        ));
+    }
+    let storage_class = input
+        .storage_class
+        .clone()
+        .unwrap_or_else(|| "STANDARD".to_owned());
+    if !STORAGE_CLASSES.contains(&storage_class.as_str()) {
+        return Err(InvalidInput::new(
+            "$.storage_class",
+            format!("{storage_class:?} is not one of {STORAGE_CLASSES:?}"),
+        ));
+    }
+    let lock = match &input.retain_until {
+        None => {
+            if input.object_lock_mode.is_some() {
+                return Err(InvalidInput::new(
+                    "$.object_lock_mode",
+                    "object_lock_mode needs retain_until",
+                ));
+            }
+            None
+        }
+        Some(t) => {
+            let when = DateTime::from_str(
+                t,
+                aws_sdk_s3control::primitives::DateTimeFormat::DateTimeWithOffset,
+            )
+            .map_err(|_| {
+                InvalidInput::new(
+                    "$.retain_until",
+                    format!("{t:?} is not an RFC 3339 timestamp such as 2021-04-30T00:00:00Z"),
+                )
+            })?;
+            let mode = input
+                .object_lock_mode
+                .clone()
+                .unwrap_or_else(|| "GOVERNANCE".to_owned());
+            if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
+                return Err(InvalidInput::new(
+                    "$.object_lock_mode",
+                    format!("{mode:?} must be GOVERNANCE or COMPLIANCE"),
+                ));
+            }
+            Some((mode, when))
+        }
+    };
+    let description = format!(
+        "lakevault snapshot of {} for {} into {} (manifest {etag})",
+        input.source_bucket, input.backup_date, input.snapshot_bucket
+    );
+    let identity = format!("{}|{}|{etag}", input.source_bucket, input.backup_date);
+    Ok(Plan {
+        description,
+        identity,
+        etag,
+        priority,
+        storage_class,
+        lock,
+    })
+}
+
+/// The `ClientRequestToken` of attempt `n` (0 for the first; a new attempt after a job of the
+/// snapshot ended Failed or Cancelled): hex SHA-256 of the snapshot's identity, 64 chars.
+pub fn client_request_token(identity: &str, attempt: usize) -> String {
+    let seed = if attempt == 0 {
+        identity.to_owned()
+    } else {
+        format!("{identity}|attempt-{attempt}")
+    };
+    hex::encode(Sha256::digest(seed.as_bytes()))
+}
+
+/// Statuses of a job that will not copy anything more (a new job is due).
+fn is_dead(status: &JobStatus) -> bool {
+    matches!(
+        status,
+        JobStatus::Failed | JobStatus::Failing | JobStatus::Cancelled | JobStatus::Cancelling
+    )
+}
+
+impl SubmitJob {
+    /// Jobs of this snapshot: (live job if any, number of dead ones).
+    async fn existing(
+        &self,
+        account: &str,
+        description: &str,
+    ) -> Result<(Option<(String, JobStatus)>, usize), SubmitJobError> {
+        let mut pages = self
+            .s3control
+            .list_jobs()
+            .account_id(account)
+            .into_paginator()
+            .send();
+        let mut dead = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| SubmitJobError::from(kit::classify("ListJobs", e)))?;
+            for job in page.jobs() {
+                if job.description() != Some(description) {
+                    continue;
+                }
+                let status = job.status().cloned().unwrap_or(JobStatus::New);
+                if is_dead(&status) {
+                    dead += 1;
+                } else if let Some(id) = job.job_id() {
+                    return Ok((Some((id.to_owned(), status)), dead));
+                }
+            }
+        }
+        Ok((None, dead))
+    }
+}
+
+impl Step for SubmitJob {
+    const NAME: &'static str = "submit-job";
+    type Input = Input;
+    type Output = Output;
+    type Error = SubmitJobError;
+
+    async fn handle(&self, input: Input) -> Result<Output, SubmitJobError> {
+        let plan = plan(&input)?;
+        let (live, dead) = self.existing(&input.account_id, &plan.description).await?;
+        if let Some((job_id, status)) = live {
+            tracing::info!(%job_id, status = status.as_str(), "the snapshot's job exists already");
+            return Ok(Output {
+                job_id,
+                created: false,
+            });
+        }
+        let token = client_request_token(&plan.identity, dead);
+
+        let mut copy = S3CopyObjectOperation::builder()
+            .target_resource(format!("arn:aws:s3:::{}", input.snapshot_bucket))
+            .storage_class(S3StorageClass::from(plan.storage_class.as_str()));
+        if let Some((mode, until)) = &plan.lock {
+            copy = copy
+                .object_lock_mode(S3ObjectLockMode::from(mode.as_str()))
+                .object_lock_retain_until_date(*until);
+        }
+        let manifest_spec = JobManifestSpec::builder()
+            .format(JobManifestFormat::S3InventoryReportCsv20161130)
+            .build()
+            .map_err(|e| SubmitJobError::JobRejected(e.to_string()))?;
+        let location = JobManifestLocation::builder()
+            .object_arn(&input.manifest.arn)
+            .e_tag(&plan.etag)
+            .build()
+            .map_err(|e| SubmitJobError::JobRejected(e.to_string()))?;
+        let tag = |k: &str, v: &str| {
+            S3Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| SubmitJobError::JobRejected(e.to_string()))
+        };
+        let tags = vec![
+            tag("lakevault:source-bucket", &input.source_bucket)?,
+            tag("lakevault:backup-date", &input.backup_date.to_string())?,
+            tag("lakevault:snapshot-bucket", &input.snapshot_bucket)?,
+            tag("lakevault:manifest-etag", &plan.etag)?,
+        ];
+        let out = self
+            .s3control
+            .create_job()
+            .account_id(&input.account_id)
+            .client_request_token(&token)
+            .confirmation_required(false)
+            .role_arn(&input.role_arn)
+            .priority(plan.priority)
+            .description(&plan.description)
+            .set_tags(Some(tags))
+            .operation(
+                JobOperation::builder()
+                    .s3_put_object_copy(copy.build())
+                    .build(),
+            )
+            .manifest(
+                JobManifest::builder()
+                    .spec(manifest_spec)
+                    .location(location)
+                    .build(),
+            )
+            .report(
+                JobReport::builder()
+                    .enabled(true)
+                    .bucket(format!("arn:aws:s3:::{}", input.report.bucket))
+                    .prefix(&input.report.prefix)
+                    .format(JobReportFormat::ReportCsv20180820)
+                    .report_scope(JobReportScope::AllTasks)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| SubmitJobError::from(kit::classify("CreateJob", e)))?;
+        let job_id = out.job_id.ok_or_else(|| {
+            SubmitJobError::JobRejected("CreateJob answered without a job id".to_owned())
+        })?;
+        tracing::info!(%job_id, attempt = dead, source = %input.source_bucket, date = %input.backup_date, "job created");
+        Ok(Output {
+            job_id,
+            created: true,
+        })
+    }
+}

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    kit::run(submit_job::SubmitJob::from_env).await
+}
