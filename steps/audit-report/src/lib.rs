@@ -559,7 +559,7 @@ impl Step for AuditReport {
             None => {
                 // S3 writes a report whenever a task ran; none for a failed or cancelled job means
                 // nothing ran — a verdict. None for a complete job (or an unknown one) is an error.
-                if !job.is_some_and(|j| j.status != "Complete") {
+                if job.is_none_or(|j| j.status == "Complete") {
                     return Err(AuditError::ReportNotFound {
                         bucket: report_bucket,
                         key: manifest_key,

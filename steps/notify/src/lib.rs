@@ -1,1 +1,532 @@
-//! notify (work in progress)
+//! notify: tells people what happened to a backup, through an SNS topic.
+//!
+//! One message per run: a subject readable at a glance (ASCII, at most 99 characters), a body a
+//! person can read followed by the JSON record, and message attributes (`outcome`,
+//! `source_bucket`, `backup_date`) that subscription filter policies can select on — e.g. a pager
+//! subscription with `{"outcome": ["failed"]}`. It accepts either the audit record (success path)
+//! or the `Error`/`Cause` a state machine `Catch` produced plus the state that failed.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use audit_report::{AuditRecord, FailureClass, Verdict};
+use aws_sdk_sns::types::MessageAttributeValue;
+use kit::{
+    AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, StepError, Transient,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// SNS subjects must be under 100 characters; ASCII keeps every mail client happy.
+pub const SUBJECT_LIMIT: usize = 99;
+/// Longest failure cause quoted in a message, in characters (Step Functions causes reach 32 K).
+const CAUSE_LIMIT: usize = 8 * 1024;
+/// SNS messages are at most 256 KiB with attributes; stay well below.
+const MESSAGE_LIMIT: usize = 240 * 1024;
+
+/// A state failure as a Step Functions `Catch` hands it on, plus the state's name.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct Failure {
+    /// The state that failed (e.g. `SubmitJob`).
+    #[serde(default, alias = "State")]
+    pub state: Option<String>,
+    /// The error name (the failing step's errorType, or a `States.*` error).
+    #[serde(alias = "Error")]
+    pub error: String,
+    /// The cause: often a JSON string holding the Lambda's `errorMessage`.
+    #[serde(default, alias = "Cause")]
+    pub cause: Option<String>,
+}
+
+/// The notify event: exactly one of `audit` (the run got as far as the audit) or `failure`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct NotifyInput {
+    /// The SNS topic to publish to (`arn:aws:sns:<region>:<account>:<name>`).
+    pub topic_arn: String,
+    /// The source bucket the run backed up.
+    pub source_bucket: String,
+    /// The backup date.
+    pub backup_date: Day,
+    /// audit-report's output, when the run reached the audit.
+    #[serde(default)]
+    pub audit: Option<AuditRecord>,
+    /// The failure caught by the state machine, when a state failed.
+    #[serde(default)]
+    pub failure: Option<Failure>,
+}
+
+/// What was published.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NotifyOutput {
+    /// The SNS message id.
+    pub message_id: String,
+    /// The `outcome` attribute: `complete`, `incomplete` or `failed`.
+    pub outcome: String,
+    /// The subject sent.
+    pub subject: String,
+}
+
+/// notify's errorTypes.
+#[derive(Debug, thiserror::Error, kit::strum::IntoStaticStr, kit::strum::VariantNames)]
+#[strum(crate = "kit::strum")]
+pub enum NotifyError {
+    /// The event breaks the contract (neither or both of `audit` and `failure`, a bad topic ARN).
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// The topic does not exist (in this account and region).
+    #[error("SNS topic {topic_arn} does not exist; create it or fix the topic ARN")]
+    TopicNotFound {
+        /// The topic ARN published to.
+        topic_arn: String,
+    },
+    /// SNS refused the message for another reason (a disabled KMS key, an invalid parameter).
+    #[error("{0}; check the topic's settings")]
+    PublishRejected(ServiceFailure),
+    /// Throttling, 5xx, timeouts: retry.
+    #[error(transparent)]
+    Transient(#[from] Transient),
+    /// The step's role may not publish to the topic.
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
+}
+
+impl StepError for NotifyError {
+    fn error_type(&self) -> &'static str {
+        self.into()
+    }
+    fn error_types() -> &'static [&'static str] {
+        <Self as kit::strum::VariantNames>::VARIANTS
+    }
+}
+
+/// A message ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// ASCII, ≤ 99 characters, no line breaks.
+    pub subject: String,
+    /// Readable text, then the JSON record.
+    pub body: String,
+    /// `complete`, `incomplete` or `failed`.
+    pub outcome: &'static str,
+    /// The failed state, for a failure.
+    pub failed_state: Option<String>,
+}
+
+/// `1204113` → `1,204,113`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A subject SNS accepts and people can read: printable ASCII only (others become `?`), runs of
+/// whitespace collapsed to one space, at most [`SUBJECT_LIMIT`] characters (cut with `...`).
+pub fn sanitize_subject(raw: &str) -> String {
+    let mut s = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_whitespace() {
+            ' '
+        } else if c.is_ascii_graphic() {
+            c
+        } else {
+            '?'
+        };
+        if c == ' ' && (s.is_empty() || s.ends_with(' ')) {
+            continue;
+        }
+        s.push(c);
+    }
+    let s = s.trim_end().to_owned();
+    // All ASCII now, so byte and character positions agree.
+    if s.len() > SUBJECT_LIMIT {
+        format!("{}...", s[..SUBJECT_LIMIT - 3].trim_end())
+    } else {
+        s
+    }
+}
+
+fn shorten(s: &str, limit: usize) -> String {
+    match s.char_indices().nth(limit) {
+        None => s.to_owned(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
+/// The readable part of a Step Functions cause: a Lambda error's cause is a JSON string with
+/// `errorMessage` (and `errorType`); anything else is shown as it is.
+pub fn cause_message(cause: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(cause) {
+        Ok(serde_json::Value::Object(m)) => match m.get("errorMessage").and_then(|v| v.as_str()) {
+            Some(msg) => msg.to_owned(),
+            None => cause.to_owned(),
+        },
+        _ => cause.to_owned(),
+    }
+}
+
+fn class_label(c: FailureClass) -> &'static str {
+    match c {
+        FailureClass::Oversize => "oversize",
+        FailureClass::SourceMissing => "source missing",
+        FailureClass::AccessDenied => "access denied",
+        FailureClass::Transient => "transient",
+        FailureClass::Other => "other",
+    }
+}
+
+/// Builds the message for an audit record.
+pub fn audit_message(src: &str, date: Day, a: &AuditRecord) -> Message {
+    let head = format!("lakevault: {src} {date}");
+    let t = &a.tasks;
+    let subject = match a.verdict {
+        Verdict::Complete => format!(
+            "{head} backed up - {} objects, complete",
+            thousands(t.succeeded)
+        ),
+        Verdict::Incomplete => {
+            let classes: Vec<String> = a
+                .failure_classes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        thousands(a.failures.get(*c).count),
+                        class_label(*c)
+                    )
+                })
+                .collect();
+            let detail = if classes.is_empty() {
+                "counts disagree with the job".to_owned()
+            } else {
+                classes.join(", ")
+            };
+            format!(
+                "{head} INCOMPLETE - {} of {} objects; {detail}",
+                thousands(t.succeeded),
+                thousands(t.total)
+            )
+        }
+        Verdict::Failed => format!(
+            "{head} FAILED - job {}",
+            a.job_status.as_deref().unwrap_or("left no report")
+        ),
+    };
+
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "lakevault backup of s3://{src} for {date}: {}\n",
+        a.verdict.as_str()
+    );
+    let _ = writeln!(b, "Snapshot bucket: {}", a.snapshot_bucket);
+    let _ = writeln!(
+        b,
+        "Batch Operations job: {} ({})",
+        a.job_id,
+        a.job_status.as_deref().unwrap_or("status not given")
+    );
+    let _ = writeln!(
+        b,
+        "Tasks: {} total, {} succeeded, {} failed",
+        thousands(t.total),
+        thousands(t.succeeded),
+        thousands(t.failed)
+    );
+    if t.unparsed > 0 {
+        let _ = writeln!(b, "Unreadable report rows: {}", thousands(t.unparsed));
+    }
+    if !a.failure_classes.is_empty() {
+        let _ = writeln!(b, "\nFailures by class:");
+        for c in &a.failure_classes {
+            let s = a.failures.get(*c);
+            let _ = write!(b, "  {}: {}", class_label(*c), thousands(s.count));
+            if let Some(k) = s.sample_keys.first() {
+                let _ = write!(b, " (e.g. {k})");
+            }
+            b.push('\n');
+        }
+    }
+    if let Some(m) = &a.oversize_manifest {
+        let _ = writeln!(
+            b,
+            "\nOversize objects (over 5 GiB, need a multipart copy): {} listed in s3://{}/{}",
+            thousands(m.objects),
+            m.bucket,
+            m.key
+        );
+    }
+    if !a.findings.is_empty() {
+        let _ = writeln!(b, "\nFindings:");
+        for f in &a.findings {
+            let _ = writeln!(b, "  - {f}");
+        }
+    }
+    let _ = writeln!(
+        b,
+        "\nAudit record: s3://{}/{}",
+        a.record.bucket, a.record.key
+    );
+    let record = serde_json::to_string_pretty(a).unwrap_or_default();
+    finish(subject, b, &record, a.verdict.as_str(), None)
+}
+
+/// Builds the message for a failed state.
+pub fn failure_message(src: &str, date: Day, f: &Failure) -> Message {
+    let state = f.state.as_deref().filter(|s| !s.is_empty());
+    let subject = format!(
+        "lakevault: {src} {date} FAILED at {}: {}",
+        state.unwrap_or("an unknown state"),
+        f.error
+    );
+    let cause = f.cause.as_deref().map(cause_message);
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "lakevault backup of s3://{src} for {date} FAILED at {}.\n",
+        state.unwrap_or("an unknown state")
+    );
+    let _ = writeln!(b, "Error: {}", f.error);
+    if let Some(c) = &cause {
+        let _ = writeln!(b, "Cause: {}", shorten(c, CAUSE_LIMIT));
+    }
+    let _ = writeln!(
+        b,
+        "\nNo snapshot of this run should be trusted until the failure is explained; the run can \
+         be redriven once the cause is fixed."
+    );
+    let record = serde_json::json!({
+        "source_bucket": src,
+        "backup_date": date,
+        "outcome": "failed",
+        "failure": {
+            "state": state,
+            "error": f.error,
+            "cause": f.cause.as_deref().map(|c| shorten(c, CAUSE_LIMIT)),
+        },
+    });
+    let record = serde_json::to_string_pretty(&record).unwrap_or_default();
+    finish(subject, b, &record, "failed", state.map(str::to_owned))
+}
+
+fn finish(
+    subject: String,
+    mut body: String,
+    record: &str,
+    outcome: &'static str,
+    failed_state: Option<String>,
+) -> Message {
+    body.push_str("\n--- record (JSON) ---\n");
+    body.push_str(record);
+    body.push('\n');
+    if body.len() > MESSAGE_LIMIT {
+        // The record is bounded by construction; this only guards against a future change.
+        let mut cut = MESSAGE_LIMIT;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+        body.push_str("\n… (truncated; the full audit record is in S3)\n");
+    }
+    Message {
+        subject: sanitize_subject(&subject),
+        body,
+        outcome,
+        failed_state,
+    }
+}
+
+/// Checks the event and builds its message.
+pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
+    let parts: Vec<&str> = input.topic_arn.split(':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+        return Err(InvalidInput::new(
+            "$.topic_arn",
+            format!(
+                "{:?} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+                input.topic_arn
+            ),
+        ));
+    }
+    if input.source_bucket.is_empty() {
+        return Err(InvalidInput::new("$.source_bucket", "must not be empty"));
+    }
+    match (&input.audit, &input.failure) {
+        (Some(a), None) => Ok(audit_message(&input.source_bucket, input.backup_date, a)),
+        (None, Some(f)) => Ok(failure_message(&input.source_bucket, input.backup_date, f)),
+        (None, None) => Err(InvalidInput::new(
+            "$",
+            "give either `audit` (audit-report's output) or `failure` (the caught error); got neither",
+        )),
+        (Some(_), Some(_)) => Err(InvalidInput::new(
+            "$",
+            "give either `audit` or `failure`, not both: a run either reached its audit or failed",
+        )),
+    }
+}
+
+/// The notify step.
+pub struct Notify {
+    sns: aws_sdk_sns::Client,
+}
+
+impl Notify {
+    /// Builds the step from the environment (region, credentials, endpoints).
+    pub async fn from_env() -> Result<Self, std::convert::Infallible> {
+        let conf = kit::clients::load_sdk_config().await;
+        Ok(Self::new(kit::clients::sns(&conf)))
+    }
+
+    /// Builds the step around an SNS client (tests pass one pointing at moto).
+    pub fn new(sns: aws_sdk_sns::Client) -> Self {
+        Self { sns }
+    }
+}
+
+fn string_attr(v: &str) -> Result<MessageAttributeValue, NotifyError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .map_err(|e| NotifyError::InvalidInput(InvalidInput::new("$", e.to_string())))
+}
+
+impl Step for Notify {
+    const NAME: &'static str = "notify";
+    type Input = NotifyInput;
+    type Output = NotifyOutput;
+    type Error = NotifyError;
+
+    async fn handle(&self, input: NotifyInput) -> Result<NotifyOutput, NotifyError> {
+        let msg = message_for(&input)?;
+        let mut attrs: HashMap<String, MessageAttributeValue> = HashMap::new();
+        attrs.insert("outcome".into(), string_attr(msg.outcome)?);
+        attrs.insert("source_bucket".into(), string_attr(&input.source_bucket)?);
+        attrs.insert(
+            "backup_date".into(),
+            string_attr(&input.backup_date.to_string())?,
+        );
+        if let Some(s) = &msg.failed_state {
+            attrs.insert("failed_state".into(), string_attr(s)?);
+        }
+        let out = self
+            .sns
+            .publish()
+            .topic_arn(&input.topic_arn)
+            .subject(&msg.subject)
+            .message(&msg.body)
+            .set_message_attributes(Some(attrs))
+            .send()
+            .await
+            .map_err(|e| match kit::classify("Publish", e) {
+                AwsFailure::Transient(t) => NotifyError::Transient(t),
+                AwsFailure::AccessDenied(a) => NotifyError::AccessDenied(a),
+                AwsFailure::Service(s) if s.is("NotFound") || s.is("NotFoundException") => {
+                    NotifyError::TopicNotFound {
+                        topic_arn: input.topic_arn.clone(),
+                    }
+                }
+                AwsFailure::Service(s) => NotifyError::PublishRejected(s),
+            })?;
+        let message_id = out.message_id().unwrap_or_default().to_owned();
+        tracing::info!(
+            topic_arn = %input.topic_arn,
+            outcome = msg.outcome,
+            message_id = %message_id,
+            "notification published"
+        );
+        Ok(NotifyOutput {
+            message_id,
+            outcome: msg.outcome.to_owned(),
+            subject: msg.subject,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_204_113), "1,204,113");
+    }
+
+    #[test]
+    fn subjects_are_ascii_single_line_and_short() {
+        let s = sanitize_subject("lakevault: a — b\n\tc  é");
+        assert_eq!(s, "lakevault: a ? b c ?");
+        let long = sanitize_subject(&"x".repeat(300));
+        assert_eq!(long.len(), SUBJECT_LIMIT);
+        assert!(long.ends_with("..."));
+    }
+
+    #[test]
+    fn failure_subject_and_cause() {
+        let f = Failure {
+            state: Some("SubmitJob".into()),
+            error: "BucketConflict".into(),
+            cause: Some(
+                r#"{"errorType":"BucketConflict","errorMessage":"bucket x is owned by another account","trace":[]}"#
+                    .into(),
+            ),
+        };
+        let m = failure_message("lake-prod", "2021-03-31".parse().unwrap(), &f);
+        assert_eq!(
+            m.subject,
+            "lakevault: lake-prod 2021-03-31 FAILED at SubmitJob: BucketConflict"
+        );
+        assert!(
+            m.body
+                .contains("Cause: bucket x is owned by another account")
+        );
+        assert_eq!(m.outcome, "failed");
+        assert_eq!(cause_message("plain text"), "plain text");
+    }
+
+    #[test]
+    fn catch_output_field_names_are_accepted() {
+        let input: NotifyInput = serde_json::from_value(serde_json::json!({
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+            "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+            "failure": {"State": "AwaitJob", "Error": "States.Timeout", "Cause": "timed out"},
+            "extra": true
+        }))
+        .unwrap();
+        let m = message_for(&input).unwrap();
+        assert!(m.subject.ends_with("FAILED at AwaitJob: States.Timeout"));
+    }
+
+    #[test]
+    fn neither_or_both_is_invalid() {
+        let mut input: NotifyInput = serde_json::from_value(serde_json::json!({
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+            "source_bucket": "lake-prod", "backup_date": "2021-03-31"
+        }))
+        .unwrap();
+        assert_eq!(message_for(&input).unwrap_err().path, "$");
+        input.topic_arn = "t".into();
+        assert_eq!(message_for(&input).unwrap_err().path, "$.topic_arn");
+    }
+
+    #[test]
+    fn error_types_are_variant_names() {
+        assert_eq!(
+            NotifyError::error_types(),
+            [
+                "InvalidInput",
+                "TopicNotFound",
+                "PublishRejected",
+                "Transient",
+                "AccessDenied"
+            ]
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! audit-report against moto: completion reports in AWS's layout, written here row by row.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use audit_report::{AuditError, AuditRecord, AuditReport, FailureClass, Verdict};
+use aws_sdk_s3::primitives::ByteStream;
+use harness::Moto;
+use kit::Step;
+use md5::{Digest, Md5};
+use serde_json::{Value, json};
+
+const JOB: &str = "f8fb9d89-a3aa-461d-bddc-ea6a1b131955";
+const OVERSIZE_MSG: &str = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120";
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    let o = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    o.body.collect().await.unwrap().to_vec()
+}
+
+/// Writes a completion report as S3 does: results/<hex>.csv files and a manifest.json listing
+/// them with their MD5s.
+async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files: &[(&str, &str)]) {
+    let base = format!("{prefix}/job-{JOB}");
+    let mut results = Vec::new();
+    for (i, (status, csv)) in files.iter().enumerate() {
+        let key = format!("{base}/results/{i:040x}.csv");
+        put(s3, bucket, &key, csv.as_bytes()).await;
+        results.push(json!({
+            "TaskExecutionStatus": status,
+            "Bucket": bucket,
+            "MD5Checksum": hex::encode(Md5::digest(csv.as_bytes())),
+            "Key": key,
+        }));
+    }
+    let manifest = json!({
+        "Format": "Report_CSV_20180820",
+        "ReportCreationDate": "2021-04-02T06:12:44.123Z",
+        "Results": results,
+        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
+    });
+    put(
+        s3,
+        bucket,
+        &format!("{base}/manifest.json"),
+        manifest.to_string(),
+    )
+    .await;
+}
+
+async fn setup(moto: &Moto) -> (aws_sdk_s3::Client, String) {
+    let s3 = moto.s3();
+    let bucket = harness::unique_bucket("reports");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    (s3, bucket)
+}
+
+fn input(bucket: &str, job: Option<Value>) -> Value {
+    let mut v = json!({
+        "source_bucket": "lake-prod",
+        "backup_date": "2021-03-31",
+        "snapshot_bucket": "lake-prod-31-mar-2021",
+        "job_id": JOB,
+        "report": {"bucket": format!("arn:aws:s3:::{bucket}"), "prefix": "batch-reports"},
+        "passed_through": {"anything": 1},
+    });
+    if let Some(j) = job {
+        v["job"] = j;
+    }
+    v
+}
+
+fn job(status: &str, total: u64, ok: u64, failed: u64) -> Value {
+    json!({"job_id": JOB, "status": status, "finished": true, "total_tasks": total,
+           "succeeded_tasks": ok, "failed_tasks": failed, "elapsed_active_seconds": 12,
+           "failure_reasons": []})
+}
+
+async fn run(step: &AuditReport, event: Value) -> Result<AuditRecord, AuditError> {
+    step.handle(serde_json::from_value(event).unwrap()).await
+}
+
+/// Successes with odd keys (quoted commas, quotes, a newline, `+`, `%20`, unicode), an oversize
+/// object and a vacuumed one, in both column orders AWS uses.
+const SUCCEEDED_CSV: &str = concat!(
+    "lake-prod,tables/events/date%3D2021-03-30/part-00000-1.c000.snappy.parquet,,succeeded,200,,Successful\n",
+    "\"lake-prod\",\"tables/odd/a%2Cb.parquet\",\"\",\"succeeded\",\"200\",\"\",\"Successful\"\n",
+    "lake-prod,\"tables/odd/with,comma and \"\"quote\"\"\nnewline.parquet\",,succeeded,200,,Successful\n",
+    "lake-prod,tables/odd/plus+space%20here.parquet,,succeeded,200,,Successful\n",
+    "lake-prod,tables/odd/%C3%A9t%C3%A9/%E6%97%A5%E6%9C%AC.parquet,,succeeded,200,,Successful\n",
+    "lake-prod,tables/events/_delta_log/00000000000000000007.json,,succeeded,200,,Successful\n",
+);
+
+fn failed_csv() -> String {
+    format!(
+        "lake-prod,tables/big/part-00001%2C+huge.parquet,,failed,400,InvalidRequest,\"{OVERSIZE_MSG}\"\n\
+         lake-prod,tables/events/date%3D2021-03-01/part-00007-vacuumed.parquet,,failed,NoSuchKey,404,\"The specified key does not exist.\"\n\
+         lake-prod,\"tables/odd/vac\"\"uumed,\nkey+%C3%A9.parquet\",,failed,404,NoSuchKey,\"The specified key does not exist.\"\n"
+    )
+}
+
+#[tokio::test]
+async fn audits_a_report_to_exactly_its_classes() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    let failed = failed_csv();
+    write_report(
+        &s3,
+        &bucket,
+        "batch-reports",
+        &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
+    )
+    .await;
+    let step = AuditReport::new(s3.clone());
+    let rec = run(&step, input(&bucket, Some(job("Complete", 9, 6, 3))))
+        .await
+        .unwrap();
+
+    assert_eq!(rec.verdict, Verdict::Incomplete);
+    assert_eq!(
+        (
+            rec.tasks.total,
+            rec.tasks.succeeded,
+            rec.tasks.failed,
+            rec.tasks.unparsed
+        ),
+        (9, 6, 3, 0)
+    );
+    assert_eq!(
+        rec.failure_classes,
+        [FailureClass::Oversize, FailureClass::SourceMissing]
+    );
+    assert_eq!(
+        rec.failures.oversize.sample_keys,
+        ["tables/big/part-00001, huge.parquet"]
+    );
+    assert_eq!(
+        rec.failures.source_missing.sample_keys,
+        [
+            "tables/events/date=2021-03-01/part-00007-vacuumed.parquet",
+            "tables/odd/vac\"uumed,\nkey é.parquet"
+        ]
+    );
+    assert_eq!(rec.failures.access_denied.count, 0);
+    assert!(rec.cross_check.as_ref().unwrap().agrees);
+    let report = rec.report.as_ref().unwrap();
+    assert_eq!(report.result_files, 2);
+    assert_eq!(
+        report.created_at.as_deref(),
+        Some("2021-04-02T06:12:44.123Z")
+    );
+
+    // The complete oversize list, as a Batch Operations CSV manifest next to the report.
+    let m = rec.oversize_manifest.as_ref().unwrap();
+    assert_eq!(
+        m.key,
+        format!("batch-reports/job-{JOB}/lakevault-oversize.csv")
+    );
+    assert_eq!(m.objects, 1);
+    let body = get(&s3, &bucket, &m.key).await;
+    assert_eq!(
+        String::from_utf8(body.clone()).unwrap(),
+        "lake-prod,tables/big/part-00001%2C%20huge.parquet\n"
+    );
+    assert_eq!(m.etag, hex::encode(Md5::digest(&body)));
+    assert_eq!(m.arn, format!("arn:aws:s3:::{bucket}/{}", m.key));
+
+    // The persisted record is the output.
+    let stored: AuditRecord =
+        serde_json::from_slice(&get(&s3, &bucket, &rec.record.key).await).unwrap();
+    assert_eq!(stored, rec);
+    assert_eq!(
+        rec.record.key,
+        format!("batch-reports/job-{JOB}/lakevault-audit.json")
+    );
+}
+
+#[tokio::test]
+async fn rerun_writes_the_identical_record() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    let failed = failed_csv();
+    write_report(
+        &s3,
+        &bucket,
+        "batch-reports",
+        &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
+    )
+    .await;
+    let step = AuditReport::new(s3.clone());
+    let first = run(&step, input(&bucket, None)).await.unwrap();
+    let bytes1 = get(&s3, &bucket, &first.record.key).await;
+    let second = run(&step, input(&bucket, None)).await.unwrap();
+    let bytes2 = get(&s3, &bucket, &second.record.key).await;
+    assert_eq!(first, second);
+    assert_eq!(bytes1, bytes2);
+}
+
+#[tokio::test]
+async fn all_succeeded_and_counts_agree_is_complete_a_mismatch_is_a_finding() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    write_report(
+        &s3,
+        &bucket,
+        "batch-reports",
+        &[("succeeded", SUCCEEDED_CSV)],
+    )
+    .await;
+    let step = AuditReport::new(s3.clone());
+
+    let rec = run(&step, input(&bucket, Some(job("Complete", 6, 6, 0))))
+        .await
+        .unwrap();
+    assert_eq!(rec.verdict, Verdict::Complete);
+    assert!(rec.failure_classes.is_empty());
+    assert!(rec.oversize_manifest.is_none());
+    assert!(rec.findings.is_empty(), "{:?}", rec.findings);
+
+    let rec = run(&step, input(&bucket, Some(job("Complete", 7, 7, 0))))
+        .await
+        .unwrap();
+    assert_eq!(rec.verdict, Verdict::Incomplete);
+    assert!(!rec.cross_check.as_ref().unwrap().agrees);
+    assert!(
+        rec.findings
+            .iter()
+            .any(|f| f.contains("total tasks: the job reports 7, the report holds 6")),
+        "{:?}",
+        rec.findings
+    );
+}
+
+#[tokio::test]
+async fn corrupted_result_file_is_report_invalid() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    write_report(
+        &s3,
+        &bucket,
+        "batch-reports",
+        &[("succeeded", SUCCEEDED_CSV)],
+    )
+    .await;
+    // Same size, one byte different: only the MD5 can tell.
+    let key = format!("batch-reports/job-{JOB}/results/{:040x}.csv", 0);
+    put(&s3, &bucket, &key, SUCCEEDED_CSV.replacen("200", "201", 1)).await;
+    let step = AuditReport::new(s3.clone());
+    let err = run(&step, input(&bucket, None)).await.unwrap_err();
+    assert!(matches!(err, AuditError::ReportInvalid { .. }), "{err}");
+    assert!(err.to_string().contains("MD5"), "{err}");
+    assert_eq!(kit::StepError::error_type(&err), "ReportInvalid");
+}
+
+#[tokio::test]
+async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    let step = AuditReport::new(s3.clone());
+    let manifest_key = format!("batch-reports/job-{JOB}/manifest.json");
+
+    put(
+        &s3,
+        &bucket,
+        &manifest_key,
+        "{\"Format\": \"Report_CSV_20180820\"",
+    )
+    .await;
+    let err = run(&step, input(&bucket, None)).await.unwrap_err();
+    assert!(matches!(err, AuditError::ReportInvalid { .. }), "{err}");
+
+    let manifest = json!({"Format": "Report_CSV_20180820", "Results": [{
+        "TaskExecutionStatus": "succeeded", "Bucket": bucket,
+        "MD5Checksum": "d41d8cd98f00b204e9800998ecf8427e", "Key": "batch-reports/nope.csv"}]});
+    put(&s3, &bucket, &manifest_key, manifest.to_string()).await;
+    let err = run(&step, input(&bucket, None)).await.unwrap_err();
+    assert!(
+        matches!(&err, AuditError::ReportInvalid { key, .. } if key == "batch-reports/nope.csv"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn missing_report_is_an_error_for_a_complete_job_and_a_verdict_for_a_failed_one() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    let step = AuditReport::new(s3.clone());
+
+    let err = run(&step, input(&bucket, Some(job("Complete", 3, 3, 0))))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuditError::ReportNotFound { .. }), "{err}");
+    let err = run(&step, input(&bucket, None)).await.unwrap_err();
+    assert!(matches!(err, AuditError::ReportNotFound { .. }), "{err}");
+
+    let mut failed = job("Failed", 0, 0, 0);
+    failed["status_update_reason"] = json!("Manifest not found");
+    let rec = run(&step, input(&bucket, Some(failed))).await.unwrap();
+    assert_eq!(rec.verdict, Verdict::Failed);
+    assert!(rec.report.is_none());
+    assert!(
+        rec.findings
+            .iter()
+            .any(|f| f.contains("Manifest not found")),
+        "{:?}",
+        rec.findings
+    );
+    let stored: AuditRecord =
+        serde_json::from_slice(&get(&s3, &bucket, &rec.record.key).await).unwrap();
+    assert_eq!(stored, rec);
+}
+
+#[tokio::test]
+async fn failed_job_with_a_report_is_failed_and_still_classified() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    let csv = "lake-prod,k1,,failed,AccessDenied,403,Access Denied\nlake-prod,k2,,failed,500,InternalError,We encountered an internal error\n";
+    write_report(&s3, &bucket, "batch-reports", &[("failed", csv)]).await;
+    let step = AuditReport::new(s3.clone());
+    let rec = run(&step, input(&bucket, Some(job("Failed", 2, 0, 2))))
+        .await
+        .unwrap();
+    assert_eq!(rec.verdict, Verdict::Failed);
+    assert_eq!(
+        rec.failure_classes,
+        [FailureClass::AccessDenied, FailureClass::Transient]
+    );
+}
+
+#[tokio::test]
+async fn the_binary_reports_error_types_on_stdout() {
+    let moto = Moto::start();
+    let (s3, bucket) = setup(&moto).await;
+    let run_bin = |event: Value| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_audit-report"))
+            .envs(moto.env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        )
+    };
+    let (code, out) = run_bin(input(&bucket, None));
+    assert_eq!(code, Some(1));
+    assert_eq!(out["errorType"], "ReportNotFound");
+
+    let mut bad = input(&bucket, None);
+    bad["report"]["bucket"] = json!(7);
+    let (code, out) = run_bin(bad);
+    assert_eq!(code, Some(1));
+    assert_eq!(out["errorType"], "InvalidInput");
+    assert!(
+        out["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("$.report.bucket")
+    );
+
+    write_report(
+        &s3,
+        &bucket,
+        "batch-reports",
+        &[("succeeded", SUCCEEDED_CSV)],
+    )
+    .await;
+    let (code, out) = run_bin(input(&bucket, None));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out["verdict"], "complete");
+}

@@ -1,0 +1,6 @@
+//! notify: a Lambda function in AWS, a stdin→stdout command locally (see `kit::entry`).
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    kit::run(notify::Notify::from_env).await
+}

@@ -1,0 +1,209 @@
+//! notify against moto: SNS topic → SQS subscriptions, one of them filtered on `outcome`.
+
+use harness::Moto;
+use kit::Step;
+use notify::{Notify, NotifyError};
+use serde_json::{Value, json};
+
+struct Queue {
+    url: String,
+    arn: String,
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Queue {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    Queue { url, arn }
+}
+
+/// Every SNS envelope waiting in a queue (moto delivers synchronously on Publish).
+async fn drain(sqs: &aws_sdk_sqs::Client, q: &Queue) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let r = sqs
+            .receive_message()
+            .queue_url(&q.url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = r.messages();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(&q.url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn audit_record(verdict: &str) -> Value {
+    let empty = json!({"count": 0, "sample_keys": [], "error_codes": {}});
+    json!({
+        "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+        "snapshot_bucket": "lake-prod-31-mar-2021", "job_id": "job-1",
+        "verdict": verdict, "job_status": "Complete",
+        "report": {"bucket": "reports", "manifest_key": "r/job-job-1/manifest.json",
+                   "created_at": null, "result_files": 1, "bytes": 100},
+        "tasks": {"total": 1204113, "succeeded": 1204113, "failed": 0, "unparsed": 0},
+        "failures": {"oversize": empty, "source_missing": empty, "access_denied": empty,
+                     "transient": empty, "other": empty},
+        "failure_classes": [], "findings": [],
+        "record": {"bucket": "reports", "key": "r/job-job-1/lakevault-audit.json"},
+    })
+}
+
+fn attr(envelope: &Value, name: &str) -> String {
+    envelope["MessageAttributes"][name]["Value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn publishes_subject_body_and_attributes_and_a_filter_selects_failures() {
+    let moto = Moto::start();
+    let conf = moto.sdk_config();
+    let sns = kit::clients::sns(&conf);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let topic = sns
+        .create_topic()
+        .name("lakevault-backups")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    let all = queue(&sqs, "everything").await;
+    let pager = queue(&sqs, "failures-only").await;
+    for (q, filter) in [(&all, None), (&pager, Some(r#"{"outcome": ["failed"]}"#))] {
+        let sub = sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(&q.arn)
+            .send()
+            .await
+            .unwrap();
+        if let Some(f) = filter {
+            sns.set_subscription_attributes()
+                .subscription_arn(sub.subscription_arn().unwrap())
+                .attribute_name("FilterPolicy")
+                .attribute_value(f)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    let step = Notify::new(sns.clone());
+    let ok = step
+        .handle(
+            serde_json::from_value(json!({
+                "topic_arn": topic, "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+                "audit": audit_record("complete"),
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.subject,
+        "lakevault: lake-prod 2021-03-31 backed up - 1,204,113 objects, complete"
+    );
+    assert_eq!(ok.outcome, "complete");
+    let cause = json!({"errorType": "BucketConflict",
+                       "errorMessage": "lake-prod-31-mar-2021 exists in another account", "trace": []});
+    let failed = step
+        .handle(
+            serde_json::from_value(json!({
+                "topic_arn": topic, "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+                "failure": {"state": "CreateBucket", "Error": "BucketConflict", "Cause": cause.to_string()},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.subject,
+        "lakevault: lake-prod 2021-03-31 FAILED at CreateBucket: BucketConflict"
+    );
+
+    let got = drain(&sqs, &all).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let success = got
+        .iter()
+        .find(|m| attr(m, "outcome") == "complete")
+        .unwrap();
+    assert_eq!(success["Subject"], ok.subject);
+    assert_eq!(success["MessageId"], ok.message_id);
+    assert_eq!(attr(success, "source_bucket"), "lake-prod");
+    assert_eq!(attr(success, "backup_date"), "2021-03-31");
+    let body = success["Message"].as_str().unwrap();
+    assert!(
+        body.starts_with("lakevault backup of s3://lake-prod for 2021-03-31: complete"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Tasks: 1,204,113 total, 1,204,113 succeeded, 0 failed"),
+        "{body}"
+    );
+    // The JSON record follows the readable part.
+    let (_, record) = body.split_once("--- record (JSON) ---\n").unwrap();
+    let record: Value = serde_json::from_str(record).unwrap();
+    assert_eq!(record["verdict"], "complete");
+
+    let failure = got.iter().find(|m| attr(m, "outcome") == "failed").unwrap();
+    let body = failure["Message"].as_str().unwrap();
+    assert!(
+        body.contains("Cause: lake-prod-31-mar-2021 exists in another account"),
+        "{body}"
+    );
+    assert_eq!(attr(failure, "failed_state"), "CreateBucket");
+
+    // The filter policy lets only the failure through.
+    let paged = drain(&sqs, &pager).await;
+    assert_eq!(paged.len(), 1, "{paged:?}");
+    assert_eq!(paged[0]["Subject"], failed.subject);
+}
+
+#[tokio::test]
+async fn a_missing_topic_is_topic_not_found() {
+    let moto = Moto::start();
+    let step = Notify::new(kit::clients::sns(&moto.sdk_config()));
+    let err = step
+        .handle(
+            serde_json::from_value(json!({
+                "topic_arn": "arn:aws:sns:us-east-1:123456789012:nope",
+                "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+                "failure": {"state": "AwaitJob", "error": "States.Timeout"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NotifyError::TopicNotFound { .. }), "{err}");
+}
