@@ -545,6 +545,19 @@ pub fn plan(input: &CreateBucketInput, default_region: Option<&str>) -> Result<P
     })
 }
 
+/// Object Lock as read from S3 (the default retention may be in days or years).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedLock {
+    /// `ObjectLockEnabled` is `Enabled`.
+    pub enabled: bool,
+    /// Default retention mode.
+    pub mode: Option<String>,
+    /// Default retention in days.
+    pub days: Option<i32>,
+    /// Default retention in years.
+    pub years: Option<i32>,
+}
+
 /// The bucket's settings as read from S3; `None` where a setting is not configured.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
@@ -556,8 +569,8 @@ pub struct Observed {
     pub encryption: Option<Encryption>,
     /// Versioning status.
     pub versioning: Option<String>,
-    /// Object Lock: enabled, mode, days, years.
-    pub object_lock: Option<(bool, Option<String>, Option<i32>, Option<i32>)>,
+    /// Object Lock configuration.
+    pub object_lock: Option<ObservedLock>,
     /// All tags.
     pub tags: BTreeMap<String, String>,
     /// The policy, parsed (`Value::Null` if it is not JSON).
@@ -578,9 +591,16 @@ impl Observed {
             Setting::Encryption => self.encryption.as_ref() == Some(&want.encryption),
             Setting::Versioning => self.versioning.as_deref() == Some(want.versioning.as_str()),
             Setting::ObjectLock => {
-                let Some((enabled, mode, days, years)) = &self.object_lock else {
+                let Some(ObservedLock {
+                    enabled,
+                    mode,
+                    days,
+                    years,
+                }) = &self.object_lock
+                else {
                     return false;
                 };
+                // moto reports an unset field as 0.
                 let years = years.filter(|y| *y != 0);
                 let days = days.filter(|d| *d != 0);
                 *enabled
@@ -791,12 +811,12 @@ impl CreateBucket {
                 .map(|c| {
                     let enabled = c.object_lock_enabled() == Some(&ObjectLockEnabled::Enabled);
                     let d = c.rule().and_then(|r| r.default_retention());
-                    (
+                    ObservedLock {
                         enabled,
-                        d.and_then(|d| d.mode()).map(|m| m.as_str().to_owned()),
-                        d.and_then(|d| d.days()),
-                        d.and_then(|d| d.years()),
-                    )
+                        mode: d.and_then(|d| d.mode()).map(|m| m.as_str().to_owned()),
+                        days: d.and_then(|d| d.days()),
+                        years: d.and_then(|d| d.years()),
+                    }
                 }),
             tags: tags
                 .as_ref()
@@ -1139,7 +1159,8 @@ mod tests {
 
     #[test]
     fn validation_paths() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut CreateBucketInput)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut CreateBucketInput)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("$.region", Box::new(|i| i.region = Some("mars".into()))),
             (
                 "$.region",
@@ -1259,11 +1280,19 @@ mod tests {
     fn observed_object_lock_comparison() {
         let p = plan(&input(), Some("us-east-1")).unwrap();
         let mut o = Observed {
-            object_lock: Some((true, None, None, None)),
+            object_lock: Some(ObservedLock {
+                enabled: true,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert!(o.matches(Setting::ObjectLock, &p.settings));
-        o.object_lock = Some((true, Some("GOVERNANCE".into()), Some(30), Some(0)));
+        o.object_lock = Some(ObservedLock {
+            enabled: true,
+            mode: Some("GOVERNANCE".into()),
+            days: Some(30),
+            years: Some(0),
+        });
         assert!(!o.matches(Setting::ObjectLock, &p.settings));
         let mut i = input();
         i.retention = Some(Retention {
@@ -1272,7 +1301,12 @@ mod tests {
         });
         let p = plan(&i, Some("us-east-1")).unwrap();
         assert!(o.matches(Setting::ObjectLock, &p.settings));
-        o.object_lock = Some((false, Some("GOVERNANCE".into()), Some(30), None));
+        o.object_lock = Some(ObservedLock {
+            enabled: false,
+            mode: Some("GOVERNANCE".into()),
+            days: Some(30),
+            years: None,
+        });
         assert!(!o.matches(Setting::ObjectLock, &p.settings));
     }
 }
