@@ -31,6 +31,7 @@ fn info<S: kit::Step>() -> StepInfo {
 pub fn steps() -> Vec<StepInfo> {
     // One line per step package under steps/ (the `registry_is_complete` test checks).
     vec![
+        info::<locate_manifest::LocateManifest>(),
         info::<create_bucket::CreateBucket>(),
         info::<audit_report::AuditReport>(),
         info::<notify::Notify>(),
