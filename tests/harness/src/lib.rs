@@ -74,7 +74,19 @@ pub struct Moto {
 impl Moto {
     /// Starts moto on a free port and waits (≤ 30 s) until it answers.
     pub fn start() -> Moto {
-        let path = moto_server_path();
+        Self::start_cmd(&moto_server_path(), &[])
+    }
+
+    /// Starts the local stack's moto (`local/moto/moto_server.py`: bucket-policy evaluation off,
+    /// because moto applies conditional Deny statements unconditionally — see that file).
+    /// End-to-end tests use it; tests of the policy's content use [`Moto::start`].
+    pub fn start_local_stack() -> Moto {
+        let python = workspace_root().join(".venv/bin/python");
+        let script = workspace_root().join("local/moto/moto_server.py");
+        Self::start_cmd(&python, &[script.to_string_lossy().as_ref()])
+    }
+
+    fn start_cmd(path: &std::path::Path, pre_args: &[&str]) -> Moto {
         assert!(
             path.exists(),
             "{} not found: run `make venv` (or `make test`, which creates it), or set MOTO_SERVER",
@@ -83,8 +95,9 @@ impl Moto {
         // A port can be taken between our probe and moto's bind; try a few.
         for _ in 0..5 {
             let port = free_port();
-            let mut cmd = Command::new(&path);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            let mut cmd = Command::new(path);
+            cmd.args(pre_args)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
