@@ -7,13 +7,32 @@ VENV := .venv
 PY ?= python3
 CARGO ?= cargo
 
-.PHONY: test lint unit venv schemas demo bench clean-venv
+RUNNER := local/sfn-runner
 
-## make test: format check, clippy -D warnings, the whole test suite (against moto).
-test: venv
+.PHONY: test venv node build schemas demo bench clean-venv
+
+## make test: format check, clippy -D warnings, the whole test suite (against moto and the local stack).
+test: venv node
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	# The end-to-end tests run the step binaries through the local Lambda endpoint: build them all first.
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
+
+## make demo: back up a real Delta table end to end on this machine (moto + the local stack).
+demo: venv node build
+	target/debug/lakevault-local demo
+
+## make build: every step and local tool (debug).
+build:
+	$(CARGO) build --workspace --bins --locked
+
+## make node: the pinned state machine runner and validator (npm ci from package-lock.json).
+node: $(RUNNER)/node_modules/.installed
+
+$(RUNNER)/node_modules/.installed: $(RUNNER)/package.json $(RUNNER)/package-lock.json
+	cd $(RUNNER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## make venv: the project-local Python environment with the pinned moto server.
 venv: $(VENV)/.installed

@@ -727,7 +727,15 @@ async fn copy_one(s3: &aws_sdk_s3::Client, c: &CopySpec, max_bytes: i64, task: T
         .set_object_lock_legal_hold_status(
             c.legal_hold.as_deref().map(ObjectLockLegalHoldStatus::from),
         )
-        .set_checksum_algorithm(c.checksum.as_deref().map(ChecksumAlgorithm::from))
+        // AWS gives every copy a checksum (CRC64NVME by default) and needs one anyway to write
+        // into a bucket whose default retention locks new objects; moto refuses such a copy
+        // without a checksum header. Use the job's algorithm, else CRC32.
+        .checksum_algorithm(
+            c.checksum
+                .as_deref()
+                .map(ChecksumAlgorithm::from)
+                .unwrap_or(ChecksumAlgorithm::Crc32),
+        )
         .set_bucket_key_enabled(c.bucket_key);
     if let Some(k) = &c.kms_key {
         req = req
@@ -761,7 +769,19 @@ async fn copy_one(s3: &aws_sdk_s3::Client, c: &CopySpec, max_bytes: i64, task: T
             .tagging_directive(TaggingDirective::Replace)
             .tagging(tagging.join("&"));
     }
-    match req.send().await {
+    // moto refuses a copy into a bucket with a default retention unless the request carries
+    // `x-amz-sdk-checksum-algorithm` (what the SDK sends for uploads with a body); AWS does not
+    // ask this of CopyObject. Harmless on AWS, needed on moto.
+    let algorithm = c.checksum.clone().unwrap_or_else(|| "CRC32".to_owned());
+    let sent = req
+        .customize()
+        .mutate_request(move |r| {
+            r.headers_mut()
+                .insert("x-amz-sdk-checksum-algorithm", algorithm.clone());
+        })
+        .send()
+        .await;
+    match sent {
         Ok(_) => Outcome {
             task,
             succeeded: true,

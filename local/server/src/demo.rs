@@ -18,8 +18,8 @@ use crate::stack::{self, RunOptions, StackConfig};
 pub struct DemoOptions {
     /// The workspace root (holds `statemachine/`, `local/`).
     pub root: PathBuf,
-    /// The moto server executable.
-    pub moto_server: PathBuf,
+    /// The Python of the project venv (runs `local/moto/moto_server.py`).
+    pub python: PathBuf,
     /// Where the step binaries are.
     pub bin_dir: PathBuf,
 }
@@ -62,19 +62,22 @@ impl Drop for MotoProcess {
     }
 }
 
-fn start_moto(path: &Path) -> Result<MotoProcess, DemoError> {
-    if !path.exists() {
+/// Starts the local stack's moto (`local/moto/moto_server.py`: moto with bucket-policy evaluation
+/// off, because moto would apply the snapshot bucket's conditional denies unconditionally).
+fn start_moto(python: &Path, root: &Path) -> Result<MotoProcess, DemoError> {
+    if !python.exists() {
         return Err(DemoError::Setup(format!(
             "{} not found: run `make venv`",
-            path.display()
+            python.display()
         )));
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| DemoError::Setup(format!("no free port: {e}")))?;
-    let mut cmd = std::process::Command::new(path);
-    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(root.join("local/moto/moto_server.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -120,7 +123,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
             fixture.display()
         )));
     }
-    let moto = start_moto(&opts.moto_server)?;
+    let moto = start_moto(&opts.python, &opts.root)?;
     say(t0, format!("moto (S3, SNS, SQS) on {}", moto.endpoint));
 
     let step_env: Vec<(String, String)> = vec![
@@ -285,7 +288,20 @@ pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
             let copied = count_objects(&s3, bucket).await?;
             println!("snapshot       s3://{bucket} ({copied} objects)");
             println!("job            {}", r["job_id"].as_str().unwrap_or(""));
-            println!("audit          {}", compact(&r["audit"]));
+            let a = &r["audit"];
+            println!(
+                "audit          verdict {}, tasks {}, failure classes {}",
+                a["verdict"].as_str().unwrap_or("?"),
+                compact(&a["tasks"]),
+                compact(&a["failure_classes"])
+            );
+            if let Some(rec) = a["record"].as_object() {
+                println!(
+                    "audit record   s3://{}/{}",
+                    rec.get("bucket").and_then(Value::as_str).unwrap_or(""),
+                    rec.get("key").and_then(Value::as_str).unwrap_or("")
+                );
+            }
         } else {
             println!(
                 "failed at      {} with {}",

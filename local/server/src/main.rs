@@ -12,7 +12,7 @@ use lakevault_local::{demo, stack};
 
 const USAGE: &str = "usage:
   lakevault-local serve [--port N] [--bin-dir DIR] [--timeout-secs N] [--max-copy-bytes N]
-  lakevault-local demo  [--root DIR] [--moto-server PATH] [--bin-dir DIR]";
+  lakevault-local demo  [--root DIR] [--python PATH] [--bin-dir DIR]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -115,18 +115,18 @@ async fn wait_for_stop() {
 async fn run_demo(args: &[String]) -> Result<(), String> {
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let mut root = stack::find_root(&cwd).unwrap_or(cwd);
-    let mut moto_server = None;
+    let mut python = None;
     let mut bin_dir = own_dir();
     for (k, v) in pairs(args)? {
         match k {
             "--root" => root = PathBuf::from(v),
-            "--moto-server" => moto_server = Some(PathBuf::from(v)),
+            "--python" => python = Some(PathBuf::from(v)),
             "--bin-dir" => bin_dir = PathBuf::from(v),
             _ => return Err(format!("unknown flag {k}\n{USAGE}")),
         }
     }
     let opts = demo::DemoOptions {
-        moto_server: moto_server.unwrap_or_else(|| root.join(".venv/bin/moto_server")),
+        python: python.unwrap_or_else(|| root.join(".venv/bin/python")),
         root,
         bin_dir,
     };
