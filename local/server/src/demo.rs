@@ -324,7 +324,13 @@ pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
             "\nnotification   {}",
             envelope["Subject"].as_str().unwrap_or("")
         );
-        for line in envelope["Message"].as_str().unwrap_or("").lines() {
+        // The body ends with the whole JSON record; the readable part is enough here.
+        for line in envelope["Message"]
+            .as_str()
+            .unwrap_or("")
+            .lines()
+            .take_while(|l| !l.starts_with("--- record"))
+        {
             println!("               {line}");
         }
     }

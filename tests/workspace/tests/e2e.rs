@@ -441,7 +441,11 @@ async fn an_oversize_object_makes_the_backup_incomplete() {
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].2, "incomplete");
-    assert!(notes[0].0.contains("incomplete"), "{}", notes[0].0);
+    assert!(
+        notes[0].0.to_lowercase().contains("incomplete") && notes[0].0.contains("oversize"),
+        "{}",
+        notes[0].0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
