@@ -33,6 +33,8 @@ pub fn steps() -> Vec<StepInfo> {
     vec![
         info::<locate_manifest::LocateManifest>(),
         info::<create_bucket::CreateBucket>(),
+        info::<submit_job::SubmitJob>(),
+        info::<await_job::AwaitJob>(),
         info::<audit_report::AuditReport>(),
         info::<notify::Notify>(),
     ]
