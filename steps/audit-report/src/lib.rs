@@ -247,7 +247,7 @@ pub enum AuditError {
     AccessDenied(#[from] AccessDenied),
     /// S3 answered with an error this step does not expect (e.g. the report bucket is gone).
     #[error("{0}; check the report bucket and its settings")]
-    S3Failure(ServiceFailure),
+    ServiceError(ServiceFailure),
 }
 
 impl StepError for AuditError {
@@ -264,7 +264,7 @@ impl From<AwsFailure> for AuditError {
         match f {
             AwsFailure::Transient(t) => AuditError::Transient(t),
             AwsFailure::AccessDenied(a) => AuditError::AccessDenied(a),
-            AwsFailure::Service(s) => AuditError::S3Failure(s),
+            AwsFailure::Service(s) => AuditError::ServiceError(s),
         }
     }
 }
@@ -745,7 +745,7 @@ mod tests {
                 "ReportInvalid",
                 "Transient",
                 "AccessDenied",
-                "S3Failure"
+                "ServiceError"
             ]
         );
     }

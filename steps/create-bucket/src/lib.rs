@@ -238,7 +238,7 @@ pub enum CreateBucketError {
     },
     /// S3 answered with an error this step does not expect.
     #[error("{0}; the bucket is left as is, a retry resumes where this run stopped")]
-    S3Error(ServiceFailure),
+    ServiceError(ServiceFailure),
 }
 
 impl StepError for CreateBucketError {
@@ -255,7 +255,7 @@ impl From<AwsFailure> for CreateBucketError {
         match f {
             AwsFailure::Transient(t) => Self::Transient(t),
             AwsFailure::AccessDenied(a) => Self::AccessDenied(a),
-            AwsFailure::Service(s) => Self::S3Error(s),
+            AwsFailure::Service(s) => Self::ServiceError(s),
         }
     }
 }
@@ -289,7 +289,7 @@ where
 
 fn build_err(what: &str, e: impl std::fmt::Display) -> CreateBucketError {
     // Builders only fail on a missing required field, which this code always sets.
-    CreateBucketError::S3Error(ServiceFailure {
+    CreateBucketError::ServiceError(ServiceFailure {
         operation: what.to_owned(),
         code: None,
         status: None,
@@ -1256,7 +1256,7 @@ mod tests {
                 "AccessDenied",
                 "BucketConflict",
                 "VerificationFailed",
-                "S3Error"
+                "ServiceError"
             ]
         );
         let e = CreateBucketError::BucketConflict {

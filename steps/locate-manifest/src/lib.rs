@@ -120,7 +120,7 @@ pub enum LocateError {
     ManifestInvalid(String),
     /// S3 answered with an error this step does not expect.
     #[error("{0}")]
-    S3Error(ServiceFailure),
+    ServiceError(ServiceFailure),
     /// Throttling, 5xx, timeouts, connection failures: retry.
     #[error(transparent)]
     Transient(#[from] Transient),
@@ -536,7 +536,7 @@ impl Search<'_> {
                     ),
                 ))
             }
-            AwsFailure::Service(s) => LocateError::S3Error(s),
+            AwsFailure::Service(s) => LocateError::ServiceError(s),
         }
     }
 }

@@ -55,7 +55,7 @@ async fn a_denied_listing_is_access_denied() {
 async fn an_unexpected_s3_error_is_s3error() {
     let step = LocateManifest::new(s3_answering(400, "InvalidArgument"));
     let err = invoke(&step, event()).await.unwrap_err();
-    assert_eq!(err.error_type, "S3Error", "{}", err.error_message);
+    assert_eq!(err.error_type, "ServiceError", "{}", err.error_message);
     assert!(
         err.error_message.contains("InvalidArgument"),
         "{}",

@@ -502,7 +502,7 @@ fn error_types_are_the_variant_names() {
         "InvalidInput",
         "ManifestNotReady",
         "ManifestInvalid",
-        "S3Error",
+        "ServiceError",
         "Transient",
         "AccessDenied",
     ] {
