@@ -4,4 +4,5 @@
 
 pub mod demo;
 pub mod lambda;
+pub mod sfn;
 pub mod stack;

@@ -8,11 +8,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lakevault_local::{demo, stack};
+use lakevault_local::{demo, sfn, stack};
 
 const USAGE: &str = "usage:
   lakevault-local serve [--port N] [--bin-dir DIR] [--timeout-secs N] [--max-copy-bytes N]
-  lakevault-local demo  [--root DIR] [--python PATH] [--bin-dir DIR]";
+  lakevault-local demo  [--root DIR] [--python PATH] [--bin-dir DIR]
+  lakevault-local sfn   --input RUN.json [--definition FILE] [--name NAME] [--account ID]
+                        [--role-arn ARN] [--timeout-secs N]
+      deploys the definition (placeholders filled with this account's function ARNs) to the Step
+      Functions endpoint of AWS_ENDPOINT_URL_SFN (e.g. Step Functions Local), runs it, prints the output
+  lakevault-local fill  [--definition FILE] [--account ID] [--region R]
+      prints the definition with its ${<Step>FunctionArn} placeholders filled";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -28,6 +34,8 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]).await,
         Some("demo") => run_demo(&args[1..]).await,
+        Some("sfn") => run_sfn(&args[1..]).await,
+        Some("fill") => fill(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -139,4 +147,74 @@ async fn run_demo(args: &[String]) -> Result<(), String> {
     } else {
         Err("the backup did not complete (see above)".to_owned())
     }
+}
+
+const DEFAULT_ACCOUNT: &str = "123456789012";
+
+fn read_definition(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+}
+
+fn fill(args: &[String]) -> Result<(), String> {
+    let (mut definition, mut account, mut region) = (
+        "statemachine/backup.asl.json".to_owned(),
+        DEFAULT_ACCOUNT.to_owned(),
+        "us-east-1".to_owned(),
+    );
+    for (k, v) in pairs(args)? {
+        match k {
+            "--definition" => definition = v.to_owned(),
+            "--account" => account = v.to_owned(),
+            "--region" => region = v.to_owned(),
+            _ => return Err(format!("unknown flag {k}\n{USAGE}")),
+        }
+    }
+    print!(
+        "{}",
+        sfn::fill_placeholders(&read_definition(&definition)?, &account, &region)
+    );
+    Ok(())
+}
+
+async fn run_sfn(args: &[String]) -> Result<(), String> {
+    let mut definition = "statemachine/backup.asl.json".to_owned();
+    let mut input = None;
+    let mut name = "lakevault-backup".to_owned();
+    let mut account = DEFAULT_ACCOUNT.to_owned();
+    let mut role_arn = None;
+    let mut limit = Duration::from_secs(900);
+    for (k, v) in pairs(args)? {
+        match k {
+            "--definition" => definition = v.to_owned(),
+            "--input" => input = Some(v.to_owned()),
+            "--name" => name = v.to_owned(),
+            "--account" => account = v.to_owned(),
+            "--role-arn" => role_arn = Some(v.to_owned()),
+            "--timeout-secs" => limit = Duration::from_secs(num(k, v)?),
+            _ => return Err(format!("unknown flag {k}\n{USAGE}")),
+        }
+    }
+    let input_path = input.ok_or_else(|| format!("--input is required\n{USAGE}"))?;
+    let input: serde_json::Value = serde_json::from_str(&read_definition(&input_path)?)
+        .map_err(|e| format!("{input_path} is not JSON: {e}"))?;
+    let conf = kit::clients::load_sdk_config().await;
+    let region = conf
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let filled = sfn::fill_placeholders(&read_definition(&definition)?, &account, &region);
+    // Step Functions Local accepts any role; in AWS pass the stack's state machine role.
+    let role_arn =
+        role_arn.unwrap_or_else(|| format!("arn:aws:iam::{account}:role/lakevault-local"));
+    let client = aws_sdk_sfn::Client::new(&conf);
+    let arn = sfn::deploy(&client, &name, &filled, &role_arn)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("state machine {arn}");
+    let (execution, output) = sfn::run(&client, &arn, &input, Duration::from_secs(1), limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("execution {execution} succeeded");
+    println!("{output}");
+    Ok(())
 }
