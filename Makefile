@@ -15,8 +15,9 @@ RUNNER := local/sfn-runner
 test: venv node
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	# The end-to-end tests run the step binaries through the local Lambda endpoint: build them all first.
-	$(CARGO) build --workspace --bins --locked
+	# Also builds every step binary (each package has integration tests), which the end-to-end tests
+	# run through the local Lambda endpoint; a separate `cargo build` would compile the SDK twice
+	# (dev-dependency features differ).
 	$(CARGO) test --workspace --locked
 
 ## make demo: back up a real Delta table end to end on this machine (moto + the local stack).

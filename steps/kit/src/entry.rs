@@ -54,12 +54,32 @@ pub fn error_types<S: Step>() -> Vec<&'static str> {
 
 /// The JSON Schema of a step's input.
 pub fn input_schema<S: Step>() -> Value {
-    serde_json::to_value(schemars::schema_for!(S::Input)).unwrap_or(Value::Null)
+    canonical(serde_json::to_value(schemars::schema_for!(S::Input)).unwrap_or(Value::Null))
 }
 
 /// The JSON Schema of a step's output.
 pub fn output_schema<S: Step>() -> Value {
-    serde_json::to_value(schemars::schema_for!(S::Output)).unwrap_or(Value::Null)
+    canonical(serde_json::to_value(schemars::schema_for!(S::Output)).unwrap_or(Value::Null))
+}
+
+/// Objects with their keys sorted. Whether serde_json keeps insertion order depends on the
+/// features other crates of a build enable (`preserve_order`), so the committed schemas are
+/// written in one order that every build reproduces.
+pub fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
 }
 
 /// Runs one event through a step, from raw JSON to raw JSON. Used by both modes (and tests).
