@@ -851,20 +851,7 @@ async fn write_report(
             format!("{id}/{status}/{}", uuid::Uuid::new_v4()).as_bytes(),
         ));
         let key = format!("{base}/results/{name}.csv");
-        s3.put_object()
-            .bucket(&r.bucket)
-            .key(&key)
-            .content_type("text/csv")
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| {
-                let (st, code, msg) = s3_failure(&e);
-                format!(
-                    "Writing the report to s3://{}/{key} failed: {code} (HTTP {st}) {msg}",
-                    r.bucket
-                )
-            })?;
+        put_report_object(s3, &r.bucket, &key, "text/csv", body.into()).await?;
         results.push(serde_json::json!({
             "TaskExecutionStatus": status,
             "Bucket": r.bucket,
@@ -880,22 +867,38 @@ async fn write_report(
         "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
     });
     let key = format!("{base}/manifest.json");
-    s3.put_object()
-        .bucket(&r.bucket)
-        .key(&key)
-        .content_type("application/json")
-        .body(manifest.to_string().into_bytes().into())
-        .send()
-        .await
-        .map_err(|e| {
-            let (st, code, msg) = s3_failure(&e);
-            format!(
-                "Writing the report to s3://{}/{key} failed: {code} (HTTP {st}) {msg}",
-                r.bucket
-            )
-        })?;
+    put_report_object(
+        s3,
+        &r.bucket,
+        &key,
+        "application/json",
+        manifest.to_string().into_bytes().into(),
+    )
+    .await?;
     tracing::info!(job_id = id, bucket = %r.bucket, %key, "completion report written");
     Ok(())
+}
+
+/// Writes one object of the completion report; the error names where and why.
+async fn put_report_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    body: aws_sdk_s3::primitives::ByteStream,
+) -> Result<(), String> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let (st, code, msg) = s3_failure(&e);
+            format!("Writing the report to s3://{bucket}/{key} failed: {code} (HTTP {st}) {msg}")
+        })
 }
 
 #[cfg(test)]
