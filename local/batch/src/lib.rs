@@ -180,6 +180,14 @@ pub struct RunningBatch {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+impl RunningBatch {
+    /// An S3 Control client for this service: `base` (credentials, region) with its endpoint
+    /// replaced by the service's URL.
+    pub fn s3control(&self, base: &aws_config::SdkConfig) -> aws_sdk_s3control::Client {
+        kit::clients::s3control(&base.to_builder().endpoint_url(&self.url).build())
+    }
+}
+
 impl Drop for RunningBatch {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -30,12 +30,7 @@ async fn setup(tune: impl FnOnce(&mut BatchConfig)) -> Env {
     let mut config = BatchConfig::new(s3.clone());
     tune(&mut config);
     let batch = local_batch::spawn(config).await.unwrap();
-    let conf = moto
-        .sdk_config()
-        .to_builder()
-        .endpoint_url(&batch.url)
-        .build();
-    let control = kit::clients::s3control(&conf);
+    let control = batch.s3control(&moto.sdk_config());
     Env {
         _moto: moto,
         batch,

@@ -110,6 +110,21 @@ impl LambdaService {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Queues a fault: the next `fault.count` invocations of `fault.function` fail with its
+    /// errorType without running. Refused for a function the endpoint does not serve.
+    pub fn add_fault(&self, fault: Fault) -> Result<(), String> {
+        if !FUNCTIONS.contains(&fault.function.as_str()) {
+            return Err(format!("Function not found: {}", fault.function));
+        }
+        if let Ok(mut faults) = self.faults.lock() {
+            faults
+                .entry(fault.function.clone())
+                .or_default()
+                .push(fault);
+        }
+        Ok(())
+    }
+
     fn take_fault(&self, function: &str) -> Option<Fault> {
         let mut faults = self.faults.lock().ok()?;
         let queue = faults.get_mut(function)?;
@@ -324,20 +339,10 @@ async fn exec(config: &LambdaConfig, name: &str, payload: &Value) -> (Value, boo
 }
 
 async fn add_fault(State(svc): State<Arc<LambdaService>>, Json(fault): Json<Fault>) -> Response {
-    if !FUNCTIONS.contains(&fault.function.as_str()) {
-        return aws_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            format!("Function not found: {}", fault.function),
-        );
+    match svc.add_fault(fault) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(message) => aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", message),
     }
-    if let Ok(mut faults) = svc.faults.lock() {
-        faults
-            .entry(fault.function.clone())
-            .or_default()
-            .push(fault);
-    }
-    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn list_invocations(State(svc): State<Arc<LambdaService>>) -> Json<Vec<Invocation>> {

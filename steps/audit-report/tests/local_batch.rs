@@ -28,13 +28,7 @@ async fn audits_a_report_from_the_local_batch_operations() {
     // A small copy limit stands in for 5 GiB, so one small object is "oversize".
     config.max_copy_bytes = 1024;
     let batch = local_batch::spawn(config).await.unwrap();
-    let control = kit::clients::s3control(
-        &moto
-            .sdk_config()
-            .to_builder()
-            .endpoint_url(&batch.url)
-            .build(),
-    );
+    let control = batch.s3control(&moto.sdk_config());
 
     let source = bucket(&s3, "lake-prod").await;
     let snapshot = bucket(&s3, "snapshot").await;

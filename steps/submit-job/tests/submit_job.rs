@@ -26,13 +26,8 @@ async fn setup(gate: Option<Arc<Semaphore>>) -> Env {
     let mut config = BatchConfig::new(s3.clone());
     config.phase_gate = gate;
     let batch = local_batch::spawn(config).await.unwrap();
-    let conf = moto
-        .sdk_config()
-        .to_builder()
-        .endpoint_url(&batch.url)
-        .build();
     Env {
-        control: kit::clients::s3control(&conf),
+        control: batch.s3control(&moto.sdk_config()),
         moto,
         batch,
         s3,

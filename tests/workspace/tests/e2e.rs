@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use harness::Moto;
+use lakevault_local::lambda::Fault;
 use lakevault_local::stack::{self, RunOptions, RunOutcome, Stack, StackConfig};
 use serde_json::{Value, json};
 
@@ -396,13 +397,15 @@ async fn one_corrupt_manifest_fails_only_its_source() {
 async fn transient_failures_are_retried() {
     let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
     let src = w.source("retry", &[]).await;
-    let http = reqwest_post(
-        &w.stack.url,
-        "/_lakevault/faults",
-        r#"{"function":"submit-job","error_type":"Transient","count":2}"#,
-    )
-    .await;
-    assert_eq!(http, 204);
+    w.stack
+        .lambda
+        .add_fault(Fault {
+            function: "submit-job".into(),
+            error_type: "Transient".into(),
+            error_message: "throttled (injected)".into(),
+            count: 2,
+        })
+        .unwrap();
     let outcome = w.run(&w.input(&[&src]), "transient").await;
     assert_eq!(results(&outcome)[0]["outcome"], "complete");
     let retried = outcome
@@ -465,19 +468,4 @@ async fn the_same_run_twice_makes_one_bucket_and_one_job() {
         buckets_after_first
     );
     assert_eq!(w.job_count().await, 1);
-}
-
-/// A minimal HTTP POST (the fault endpoint is the local stack's own, not an AWS API).
-async fn reqwest_post(url: &str, path: &str, body: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    String::from_utf8_lossy(&buf)[9..12].parse().unwrap()
 }
