@@ -1,4 +1,4 @@
-# lakevault — one command each: `make test`, `make demo`, `make schemas`.
+# lakevault — one command each: `make test`, `make demo`, `make schemas`, `make package`.
 # Every target installs what it is missing first (project-local, pinned), so a fresh clone works.
 
 SHELL := /bin/bash
@@ -8,11 +8,21 @@ PY ?= python3
 CARGO ?= cargo
 
 RUNNER := local/sfn-runner
+INFRA_VENV := .venv-infra
 
-.PHONY: test venv node build schemas demo bench clean-venv
+# Deployment (README, "Deploy to AWS").
+STEPS := $(filter-out kit,$(notdir $(wildcard steps/*)))
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+ARTIFACT_PREFIX ?= lakevault
+STACK_NAME ?= lakevault
+AWS ?= $(INFRA_VENV)/bin/aws
+PACKAGED := dist/backup-account.yaml
 
-## make test: format check, clippy -D warnings, the whole test suite (against moto and the local stack).
-test: venv node
+.PHONY: test venv node infra-venv build schemas demo bench zips package deploy clean-venv
+
+## make test: format check, clippy -D warnings, the whole test suite (against moto and the local
+## stack, plus cfn-lint, checkov and `aws cloudformation package` on the templates).
+test: venv node infra-venv
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	# Also builds every step binary (each package has integration tests), which the end-to-end tests
@@ -39,6 +49,40 @@ $(RUNNER)/node_modules/.installed: $(RUNNER)/package.json $(RUNNER)/package-lock
 	cd $(RUNNER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## make infra-venv: the pinned deployment tools (AWS CLI, cargo-lambda with zig, checkov).
+infra-venv: $(INFRA_VENV)/.installed
+
+$(INFRA_VENV)/.installed: infra/requirements.txt infra/constraints.txt
+	test -x $(INFRA_VENV)/bin/python || $(PY) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt -c infra/constraints.txt
+	touch $@
+
+## make zips: every step cross-built for Lambda (arm64, release) into target/lambda/<step>/bootstrap.zip.
+zips: infra-venv
+	if command -v rustup >/dev/null; then rustup target add $(LAMBDA_TARGET); fi
+	PATH="$(CURDIR)/$(INFRA_VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 \
+		--output-format zip --locked $(addprefix --package ,$(STEPS))
+
+## make package ARTIFACT_BUCKET=<bucket>: zips, then uploads them and the state machine definition
+## to the artifact bucket and writes the deployable template to dist/backup-account.yaml.
+package:
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "make package: set ARTIFACT_BUCKET=<a bucket of yours in the backup account and region>" >&2; exit 2; }
+	$(MAKE) zips
+	mkdir -p $(dir $(PACKAGED))
+	$(AWS) cloudformation package --template-file infra/backup-account.yaml \
+		--s3-bucket $(ARTIFACT_BUCKET) --s3-prefix $(ARTIFACT_PREFIX) \
+		--output-template-file $(PACKAGED)
+	@echo "packaged: $(PACKAGED); next: make deploy PARAMS='SourceAccountId=... SourceBuckets=... SnapshotBucketPrefix=... BreakGlassRoleArns=...'"
+
+## make deploy PARAMS='Key=Value ...': creates or updates the backup-account stack from dist/.
+deploy:
+	@test -f $(PACKAGED) || { echo "make deploy: $(PACKAGED) missing: run make package first" >&2; exit 2; }
+	$(AWS) cloudformation deploy --template-file $(PACKAGED) --stack-name $(STACK_NAME) \
+		--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+		$(if $(PARAMS),--parameter-overrides $(PARAMS))
+	$(AWS) cloudformation describe-stacks --stack-name $(STACK_NAME) \
+		--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text
+
 ## make venv: the project-local Python environment with the pinned moto server.
 venv: $(VENV)/.installed
 
@@ -52,4 +96,4 @@ schemas:
 	LAKEVAULT_UPDATE_SCHEMAS=1 $(CARGO) test --locked -p workspace-tests --test schemas
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(INFRA_VENV)

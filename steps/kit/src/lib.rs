@@ -9,6 +9,7 @@ pub mod clients;
 pub mod date;
 pub mod entry;
 pub mod error;
+pub mod policy;
 
 pub use date::Day;
 pub use entry::{Step, run};
