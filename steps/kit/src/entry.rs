@@ -228,7 +228,9 @@ fn meta_command<S: Step>(args: &[String]) -> Option<ExitCode> {
 
 /// Structured logs: JSON in Lambda (CloudWatch Logs Insights parses it), compact text on stderr
 /// locally. `RUST_LOG` filters; default `info`.
-fn init_tracing(lambda: bool) {
+/// Logs to stderr (stdout carries the output): JSON lines inside Lambda, compact text elsewhere;
+/// `RUST_LOG` filters, `info` by default. Also used by lakevault's operator tools.
+pub fn init_tracing(lambda: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
