@@ -97,4 +97,3 @@ fn string_set(v: &Value) -> Value {
     }
     Value::Array(items)
 }
-

@@ -1,10 +1,16 @@
 //! Checks of the deployment templates in `infra/`.
 //!
-//! * `cfn-lint` (pinned in constraints.txt, installed in `.venv` with moto's server extra) accepts
-//!   every template without a single finding, and really does reject a broken one.
+//! * `cfn-lint` (pinned in constraints.txt, installed in `.venv` with moto's server extra) and
+//!   `checkov` (pinned in infra/constraints.txt, `.venv-infra`) accept every template without a
+//!   single finding, and really do reject a broken one.
 //! * The backup template and `statemachine/backup.asl.json` agree: the definition's placeholders
 //!   are exactly the template's `DefinitionSubstitutions`, each filled with its own function; every
-//!   step package is a function; each function times out before its Task does.
+//!   step package is a function whose code is that step's binary; each function times out before
+//!   its Task does.
+//! * `aws cloudformation package` (what `make package` runs) turns the template into a deployable
+//!   one against moto's S3: every local path uploaded and replaced, the result still lint-clean.
+//! * The source side agrees with itself: infra/source-bucket.yaml writes the statement and
+//!   inventory configuration that `onboard-source` writes.
 //! * The schedule's run input, rendered from the template for sample parameters, is valid JSON in
 //!   the shape the state machine reads.
 //!
@@ -26,6 +32,16 @@ fn venv_bin(name: &str) -> PathBuf {
     assert!(
         path.exists(),
         "{} not found: run `make venv` (cfn-lint comes with the pinned requirements)",
+        path.display()
+    );
+    path
+}
+
+fn infra_venv_bin(name: &str) -> PathBuf {
+    let path = root().join(".venv-infra/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run `make infra-venv` (infra/requirements.txt)",
         path.display()
     );
     path
@@ -159,7 +175,7 @@ fn both_templates_exist() {
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    assert_eq!(names, ["backup-account.yaml", "source-account.yaml"]);
+    assert_eq!(names, ["backup-account.yaml", "source-bucket.yaml"]);
 }
 
 #[test]
@@ -247,8 +263,12 @@ fn definition_placeholders_are_exactly_the_substitutions() {
         .collect();
     assert_eq!(machines.len(), 1, "one state machine");
     let props = &machines[0]["Properties"];
-    // The definition stays in statemachine/ (deploy.sh uploads it), never copied in.
-    assert!(props["DefinitionS3Location"].is_object());
+    // The definition stays in statemachine/ (`make package` uploads it), never copied in.
+    assert_eq!(
+        props["DefinitionS3Location"],
+        "../statemachine/backup.asl.json"
+    );
+    assert!(root().join("statemachine/backup.asl.json").exists());
     assert!(props["Definition"].is_null() && props["DefinitionString"].is_null());
 
     let subs = props["DefinitionSubstitutions"]
@@ -274,13 +294,6 @@ fn definition_placeholders_are_exactly_the_substitutions() {
 #[test]
 fn every_step_package_is_a_function() {
     let tpl = backup_template();
-    let script = std::fs::read_to_string(root().join("infra/deploy.sh")).unwrap();
-    let deployed: BTreeSet<&str> = script
-        .lines()
-        .find_map(|l| l.strip_prefix("STEPS=(")?.strip_suffix(')'))
-        .expect("deploy.sh has a STEPS=(...) line")
-        .split_whitespace()
-        .collect();
     let steps = step_packages();
     assert_eq!(steps.len(), 6, "the six workflow steps: {steps:?}");
     for step in &steps {
@@ -294,9 +307,27 @@ fn every_step_package_is_a_function() {
         assert_eq!(f["Runtime"], "provided.al2023", "{id}");
         assert_eq!(f["Handler"], "bootstrap", "{id}");
         assert_eq!(f["Architectures"], json!(["arm64"]), "{id}");
-        let code_param = format!("{}CodeKey", pascal(step));
-        assert_eq!(f["Code"]["S3Key"], json!({"Ref": code_param}), "{id}");
-        assert!(tpl["Parameters"][&code_param].is_object(), "{code_param}");
+        // The zip `make zips` builds for this step (cargo-lambda names it after the binary,
+        // which is the package's own), relative to infra/.
+        assert_eq!(
+            f["Code"],
+            json!(format!("../target/lambda/{step}/bootstrap.zip")),
+            "{id}"
+        );
+        assert!(
+            root().join("steps").join(step).join("src/main.rs").exists(),
+            "steps/{step} has a binary"
+        );
+        let manifest = std::fs::read_to_string(root().join("steps").join(step).join("Cargo.toml"))
+            .expect("a step manifest");
+        assert!(
+            manifest.contains(&format!("name = \"{step}\"")) && !manifest.contains("[[bin]]"),
+            "steps/{step}: the binary is named after the package"
+        );
+        assert!(
+            harness::bin(step).exists(),
+            "the {step} binary is built (cargo test --workspace builds every step)"
+        );
         // Its own role, its own log group.
         let role = format!("{}Role", pascal(step));
         assert_eq!(f["Role"], json!({"Fn::GetAtt": [role, "Arn"]}), "{id}");
@@ -305,10 +336,6 @@ fn every_step_package_is_a_function() {
         assert!(
             tpl["Resources"][&logs]["Properties"]["RetentionInDays"].is_object(),
             "{logs} has a retention"
-        );
-        assert!(
-            deployed.contains(step.as_str()),
-            "infra/deploy.sh's STEPS builds and uploads {step}: {deployed:?}"
         );
     }
 }
@@ -371,8 +398,9 @@ fn state_machine_role_invokes_exactly_the_six_functions() {
 
 // ------------------------------------------------------------------ the schedule's run input
 
-/// Just enough of CloudFormation's intrinsic functions to render the schedule input and the ARN
-/// lists: Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::If, Fn::Not, Fn::Equals, Condition.
+/// Just enough of CloudFormation's intrinsic functions to render the schedule input, the ARN
+/// lists and property blocks: Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::If, Fn::Not, Fn::Equals,
+/// Condition.
 struct Render<'a> {
     tpl: &'a Value,
     params: BTreeMap<String, Value>,
@@ -445,6 +473,11 @@ impl<'a> Render<'a> {
             };
         };
         let (f, arg) = m.iter().next().expect("an intrinsic");
+        let intrinsic = m.len() == 1 && (f == "Ref" || f == "Condition" || f.starts_with("Fn::"));
+        if !intrinsic {
+            // A plain object (a policy statement, a property block): render its values.
+            return Value::Object(m.iter().map(|(k, v)| (k.clone(), self.eval(v))).collect());
+        }
         match f.as_str() {
             "Ref" => self.reference(arg.as_str().unwrap()),
             "Fn::GetAtt" => self.get_att(arg[0].as_str().unwrap(), arg[1].as_str().unwrap()),
@@ -521,14 +554,6 @@ fn settings_read(asl: &Value) -> BTreeSet<String> {
 const REQUIRED: &[(&str, &str)] = &[
     ("SourceAccountId", "111111111111"),
     ("SnapshotBucketPrefix", "acme-lakevault"),
-    ("ArtifactBucket", "artifacts"),
-    ("DefinitionKey", "lakevault/statemachine/x.asl.json"),
-    ("LocateManifestCodeKey", "k"),
-    ("CreateBucketCodeKey", "k"),
-    ("SubmitJobCodeKey", "k"),
-    ("AwaitJobCodeKey", "k"),
-    ("AuditReportCodeKey", "k"),
-    ("NotifyCodeKey", "k"),
 ];
 
 #[test]
@@ -678,10 +703,352 @@ fn source_arn_lists_cover_every_source_bucket() {
     );
 }
 
+// ------------------------------------------------------------------------------------ checkov
+
+/// checkov's summary of a scan of `dir` (CloudFormation only, offline).
+fn checkov(dir: &Path) -> (Value, String) {
+    let out = run(Command::new(infra_venv_bin("checkov"))
+        .args([
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--compact",
+        ])
+        .args(["--output", "json", "--directory"])
+        .arg(dir));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("checkov printed no JSON ({e}): {}", text(&out)));
+    // One framework: one report object.
+    (report, text(&out))
+}
+
 #[test]
-fn deploy_script_is_valid_bash() {
-    let out = run(Command::new("bash")
-        .arg("-n")
-        .arg(root().join("infra/deploy.sh")));
-    assert!(out.status.success(), "{}", text(&out));
+fn checkov_passes_every_template() {
+    // No failed check; every skip is inline in the template with a comment giving the reason.
+    let (report, raw) = checkov(&root().join("infra"));
+    let summary = &report["summary"];
+    assert_eq!(summary["failed"], 0, "checkov failed checks:\n{raw}");
+    assert_eq!(summary["parsing_errors"], 0, "{raw}");
+    assert!(
+        summary["passed"].as_u64().unwrap_or(0) > 100,
+        "checkov checked next to nothing: {summary}"
+    );
+    let skipped = report["results"]["skipped_checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for check in &skipped {
+        let reason = check["check_result"]["suppress_comment"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            reason.len() > 20,
+            "{} on {} is skipped without a reason",
+            check["check_id"],
+            check["resource"]
+        );
+    }
+}
+
+#[test]
+fn checkov_fails_a_broken_template() {
+    // Guards the test above against a scan that checks nothing: a public, unencrypted bucket.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        r#"AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      PublicAccessBlockConfiguration:
+        BlockPublicAcls: false
+        BlockPublicPolicy: false
+        IgnorePublicAcls: false
+        RestrictPublicBuckets: false
+"#,
+    )
+    .unwrap();
+    let (report, raw) = checkov(dir.path());
+    assert!(
+        report["summary"]["failed"].as_u64().unwrap_or(0) >= 3,
+        "checkov missed a public bucket: {raw}"
+    );
+}
+
+// ---------------------------------------------------------------------------------- packaging
+
+/// The steps' stand-in zips for packaging: real zip files (the AWS CLI uploads a zip as is),
+/// each with a different `bootstrap`, so a swapped upload would show.
+fn stand_in_zips(tree: &Path, steps: &BTreeSet<String>) {
+    const ZIP: &str = "import sys, zipfile\n\
+        with zipfile.ZipFile(sys.argv[1], 'w') as z:\n    z.writestr('bootstrap', sys.argv[2])\n";
+    for step in steps {
+        let dir = tree.join("target/lambda").join(step);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = run(Command::new(venv_bin("python"))
+            .args(["-c", ZIP])
+            .arg(dir.join("bootstrap.zip"))
+            .arg(format!("stand-in for {step}")));
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+#[tokio::test]
+async fn aws_cloudformation_package_makes_a_deployable_template() {
+    let moto = harness::Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket().bucket("artifacts").send().await.unwrap();
+
+    // The repository's layout, with stand-ins for the zips `make zips` builds.
+    let tree = tempfile::tempdir().unwrap();
+    let tree = tree.path();
+    std::fs::create_dir_all(tree.join("infra")).unwrap();
+    std::fs::create_dir_all(tree.join("statemachine")).unwrap();
+    std::fs::copy(
+        root().join("infra/backup-account.yaml"),
+        tree.join("infra/backup-account.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root().join("statemachine/backup.asl.json"),
+        tree.join("statemachine/backup.asl.json"),
+    )
+    .unwrap();
+    let steps = step_packages();
+    stand_in_zips(tree, &steps);
+
+    let packaged = tree.join("dist/backup-account.yaml");
+    std::fs::create_dir_all(tree.join("dist")).unwrap();
+    let out = run(Command::new(infra_venv_bin("aws"))
+        .envs(moto.env())
+        // Nothing from the developer's own AWS configuration.
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .args(["cloudformation", "package", "--template-file"])
+        .arg(tree.join("infra/backup-account.yaml"))
+        .args(["--s3-bucket", "artifacts", "--s3-prefix", "lakevault"])
+        .arg("--output-template-file")
+        .arg(&packaged));
+    assert!(out.status.success(), "package failed: {}", text(&out));
+
+    let tpl = template(&packaged);
+    let fetch = |key: String| {
+        let s3 = s3.clone();
+        async move {
+            s3.get_object()
+                .bucket("artifacts")
+                .key(&key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{key} was not uploaded: {e}"))
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+                .to_vec()
+        }
+    };
+    for step in &steps {
+        let code = &tpl["Resources"][format!("{}Function", pascal(step))]["Properties"]["Code"];
+        assert_eq!(code["S3Bucket"], "artifacts", "{step}: {code}");
+        let key = code["S3Key"].as_str().expect("an S3 key").to_owned();
+        assert!(key.starts_with("lakevault/"), "{key}");
+        let uploaded = fetch(key).await;
+        let zip =
+            std::fs::read(tree.join("target/lambda").join(step).join("bootstrap.zip")).unwrap();
+        assert!(
+            uploaded == zip,
+            "{step}'s function points at another step's zip"
+        );
+    }
+    let location = &tpl["Resources"]["BackupStateMachine"]["Properties"]["DefinitionS3Location"];
+    assert_eq!(location["Bucket"], "artifacts");
+    let definition = fetch(location["Key"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        definition,
+        std::fs::read(root().join("statemachine/backup.asl.json")).unwrap()
+    );
+
+    // The deployable template is as clean as the source.
+    let lint = run(Command::new(venv_bin("cfn-lint"))
+        .args(["--format", "parseable", "--"])
+        .arg(&packaged));
+    assert!(lint.status.success(), "{}", text(&lint));
+}
+
+// -------------------------------------------------------------------------- alarms and outputs
+
+#[test]
+fn alarms_reach_the_encrypted_topic() {
+    let tpl = backup_template();
+    let resources = tpl["Resources"].as_object().unwrap();
+    let alarms: Vec<(&String, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    assert_eq!(alarms.len(), 2, "failed runs, and no run at all");
+    for (id, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        assert_eq!(
+            p["AlarmActions"],
+            json!([{"Ref": "NotificationTopic"}]),
+            "{id}"
+        );
+        // The topic policy admits alarms by name: <stack>-*.
+        let name = p["AlarmName"]["Fn::Sub"].as_str().unwrap_or("");
+        assert!(name.starts_with("${AWS::StackName}-"), "{id}: {name}");
+        assert!(
+            p.to_string().contains("\"BackupStateMachine\""),
+            "{id} watches the state machine"
+        );
+    }
+    let failed = &resources["FailedRunsAlarm"]["Properties"];
+    let names: BTreeSet<&str> = failed["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "ExecutionsAborted",
+            "ExecutionsFailed",
+            "ExecutionsTimedOut"
+        ])
+    );
+    assert_eq!(
+        resources["NoRunStartedAlarm"]["Condition"],
+        "ScheduleEnabled"
+    );
+    assert_eq!(
+        resources["NoRunStartedAlarm"]["Properties"]["TreatMissingData"],
+        "breaching"
+    );
+
+    // CloudWatch may publish to the topic and use its key.
+    let allows_cloudwatch = |statements: &Value, action: &str| {
+        statements.as_array().unwrap().iter().any(|s| {
+            s["Effect"] == "Allow"
+                && s["Principal"]["Service"] == "cloudwatch.amazonaws.com"
+                && s["Action"].to_string().contains(action)
+        })
+    };
+    assert!(allows_cloudwatch(
+        &resources["NotificationTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"],
+        "sns:Publish"
+    ));
+    assert!(allows_cloudwatch(
+        &resources["OperationsKey"]["Properties"]["KeyPolicy"]["Statement"],
+        "kms:GenerateDataKey"
+    ));
+}
+
+#[test]
+fn onboard_command_output_uses_onboard_source_flags() {
+    let tpl = backup_template();
+    let mut params = REQUIRED.to_vec();
+    params.extend([
+        ("SourceBuckets", "lake-prod"),
+        ("BreakGlassRoleArns", "arn:aws:iam::222222222222:role/bg"),
+    ]);
+    let rendered =
+        Render::new(&tpl, &params).eval(&tpl["Outputs"]["OnboardSourceCommand"]["Value"]);
+    let words: Vec<&str> = rendered.as_str().unwrap().split_whitespace().collect();
+    assert_eq!(words[0], "onboard-source");
+    assert_eq!(
+        *words.last().unwrap(),
+        "--bucket",
+        "the user appends the bucket"
+    );
+    let value_of = |flag: &str| {
+        let i = words
+            .iter()
+            .position(|w| *w == flag)
+            .unwrap_or_else(|| panic!("no {flag}"));
+        words[i + 1]
+    };
+    assert!(value_of("--role-arn").contains("BatchOperationsRole.Arn"));
+    assert!(value_of("--inventory-bucket").contains("InventoryBucket"));
+    assert_eq!(value_of("--prefix"), "inventory");
+    assert_eq!(value_of("--id"), "daily");
+
+    let help = run(Command::new(harness::bin("onboard-source")).arg("--help"));
+    assert!(help.status.success(), "{}", text(&help));
+    let help = text(&help);
+    for flag in words.iter().filter(|w| w.starts_with("--")) {
+        assert!(help.contains(flag), "onboard-source has no {flag}");
+    }
+}
+
+// ------------------------------------------------------------------------------- source side
+
+#[test]
+fn source_bucket_template_writes_what_onboard_source_writes() {
+    let tpl = template(&root().join("infra/source-bucket.yaml"));
+    let role = "arn:aws:iam::222222222222:role/lakevault-BatchOperationsRole-X";
+    let params = [
+        ("BucketName", "lake-prod"),
+        ("BatchOperationsRoleArn", role),
+        (
+            "InventoryBucketName",
+            "222222222222-lakevault-inventory-eu-west-1",
+        ),
+        ("BackupAccountId", "222222222222"),
+    ];
+    let r = Render::new(&tpl, &params);
+
+    // The statement, by its stable Sid.
+    let statements =
+        &tpl["Resources"]["SourceBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let ours = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == onboard_source::STATEMENT_SID)
+        .expect("the lakevault statement");
+    let want =
+        onboard_source::read_statement(&onboard_source::RoleArn::parse(role).unwrap(), "lake-prod");
+    assert_eq!(
+        kit::policy::normalise_statement(&r.eval(ours)),
+        kit::policy::normalise_statement(&want)
+    );
+
+    // The inventory configuration, field by field.
+    let inv = r.eval(&tpl["Resources"]["SourceBucket"]["Properties"]["InventoryConfigurations"][0]);
+    let want = onboard_source::InventorySummary::of(&onboard_source::desired_inventory(
+        &onboard_source::InventoryTarget {
+            account_id: "222222222222".to_owned(),
+            bucket: "222222222222-lakevault-inventory-eu-west-1".to_owned(),
+            prefix: "inventory".to_owned(),
+            configuration_id: "daily".to_owned(),
+        },
+        "aws",
+    ));
+    assert_eq!(inv["Id"], want.id);
+    assert_eq!(inv["Enabled"], want.enabled);
+    assert_eq!(inv["IncludedObjectVersions"], want.versions);
+    assert_eq!(inv["ScheduleFrequency"], want.frequency);
+    let dest = &inv["Destination"];
+    assert_eq!(dest["Format"], want.format);
+    assert_eq!(dest["BucketArn"], want.bucket);
+    assert_eq!(dest["BucketAccountId"].as_str(), want.account_id.as_deref());
+    assert_eq!(dest["Prefix"].as_str(), want.prefix.as_deref());
+    assert_eq!(
+        want.encryption, "none",
+        "CloudFormation has no inventory encryption setting"
+    );
+    assert!(
+        inv["Prefix"].is_null() && want.filter.is_none(),
+        "the whole bucket"
+    );
+    let fields: BTreeSet<String> = inv["OptionalFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fields, want.fields);
 }
