@@ -30,11 +30,28 @@ async fn bucket(moto: &Moto) -> String {
     name
 }
 
-async fn policy_of(moto: &Moto, bucket: &str) -> Option<Value> {
+/// The bucket's policy as stored, if it has one.
+async fn policy_text(moto: &Moto, bucket: &str) -> Option<String> {
     match moto.s3().get_bucket_policy().bucket(bucket).send().await {
-        Ok(o) => o.policy.map(|p| serde_json::from_str(&p).unwrap()),
+        Ok(o) => o.policy,
         Err(_) => None,
     }
+}
+
+async fn policy_of(moto: &Moto, bucket: &str) -> Option<Value> {
+    policy_text(moto, bucket)
+        .await
+        .map(|p| serde_json::from_str(&p).unwrap())
+}
+
+async fn put_policy(moto: &Moto, bucket: &str, policy: &Value) {
+    moto.s3()
+        .put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
 }
 
 async fn inventory_of(moto: &Moto, bucket: &str, id: &str) -> InventoryConfiguration {
@@ -109,13 +126,7 @@ async fn merge_keeps_other_statements_and_a_rerun_only_reads() {
     let moto = Moto::start_local_stack();
     let b = bucket(&moto).await;
     let theirs = existing_policy(&b);
-    moto.s3()
-        .put_bucket_policy()
-        .bucket(&b)
-        .policy(theirs.to_string())
-        .send()
-        .await
-        .unwrap();
+    put_policy(&moto, &b, &theirs).await;
 
     let (s3, counter) = counting_s3(&moto);
     let onboarder = Onboarder::with_client(s3, Some(REGION.to_owned()));
@@ -130,15 +141,7 @@ async fn merge_keeps_other_statements_and_a_rerun_only_reads() {
     assert_eq!(statements[..2], theirs["Statement"].as_array().unwrap()[..]);
     assert_eq!(statements[2]["Sid"], STATEMENT_SID);
     assert_eq!(merged["Id"], "data-platform");
-    let stored_text = moto
-        .s3()
-        .get_bucket_policy()
-        .bucket(&b)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
+    let stored_text = policy_text(&moto, &b).await.unwrap();
 
     // The re-run: HeadBucket, GetBucketInventoryConfiguration, GetBucketPolicy; no write.
     let before = counter.count();
@@ -146,15 +149,7 @@ async fn merge_keeps_other_statements_and_a_rerun_only_reads() {
     assert_eq!(again.policy, Change::Unchanged);
     assert_eq!(again.inventory, Change::Unchanged);
     assert_eq!(counter.count() - before, 3, "a re-run sends three reads");
-    let after_text = moto
-        .s3()
-        .get_bucket_policy()
-        .bucket(&b)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
+    let after_text = policy_text(&moto, &b).await.unwrap();
     assert_eq!(
         after_text, stored_text,
         "the policy is byte for byte the same"
@@ -184,13 +179,7 @@ async fn a_stale_grant_and_a_changed_inventory_are_updated_in_place() {
         .as_array_mut()
         .unwrap()
         .push(extra.clone());
-    moto.s3()
-        .put_bucket_policy()
-        .bucket(&b)
-        .policy(policy.to_string())
-        .send()
-        .await
-        .unwrap();
+    put_policy(&moto, &b, &policy).await;
     // And another inventory configuration of their own.
     let mut theirs = onboard_source::desired_inventory(
         &onboard_source::InventoryTarget {
@@ -254,13 +243,7 @@ async fn dry_run_reports_and_changes_nothing() {
     let moto = Moto::start_local_stack();
     let b = bucket(&moto).await;
     let theirs = existing_policy(&b);
-    moto.s3()
-        .put_bucket_policy()
-        .bucket(&b)
-        .policy(theirs.to_string())
-        .send()
-        .await
-        .unwrap();
+    put_policy(&moto, &b, &theirs).await;
     let report = Onboarder::new(&moto.sdk_config())
         .onboard(&request(), &b, true)
         .await
