@@ -1052,3 +1052,61 @@ fn source_bucket_template_writes_what_onboard_source_writes() {
         .collect();
     assert_eq!(fields, want.fields);
 }
+
+#[test]
+fn inventory_and_report_buckets_are_locked_down() {
+    let tpl = backup_template();
+    let resources = &tpl["Resources"];
+    for bucket in ["InventoryBucket", "ReportBucket"] {
+        let p = &resources[bucket]["Properties"];
+        assert_eq!(resources[bucket]["DeletionPolicy"], "Retain", "{bucket}");
+        assert_eq!(
+            p["VersioningConfiguration"]["Status"], "Enabled",
+            "{bucket}"
+        );
+        assert!(p["BucketEncryption"].is_object(), "{bucket}");
+        let block = p["PublicAccessBlockConfiguration"].as_object().unwrap();
+        assert_eq!(block.len(), 4, "{bucket}");
+        assert!(block.values().all(|v| v == true), "{bucket}");
+        assert_eq!(
+            p["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+            "BucketOwnerEnforced"
+        );
+
+        let policy = resources
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|r| {
+                r["Type"] == "AWS::S3::BucketPolicy"
+                    && r["Properties"]["Bucket"] == json!({"Ref": bucket})
+            })
+            .unwrap_or_else(|| panic!("{bucket} has a policy"));
+        let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        let by_sid = |sid: &str| {
+            statements
+                .iter()
+                .find(|s| s["Sid"] == sid)
+                .unwrap_or_else(|| panic!("{bucket}: no {sid}"))
+        };
+        assert_eq!(by_sid("DenyInsecureTransport")["Effect"], "Deny");
+        let deletion = by_sid("DenyObjectDeletion");
+        assert_eq!(deletion["Effect"], "Deny");
+        assert_eq!(deletion["Principal"], "*");
+        assert_eq!(
+            deletion["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+            json!({"Ref": "BreakGlassRoleArns"})
+        );
+        for action in ["s3:DeleteObject", "s3:DeleteObjectVersion"] {
+            assert!(
+                deletion["Action"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(action)),
+                "{bucket}: {action}"
+            );
+        }
+    }
+}
