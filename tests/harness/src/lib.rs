@@ -160,8 +160,8 @@ impl Drop for Moto {
 }
 
 /// On Linux, the child gets SIGKILL when the test process dies, even by a signal that skips
-/// destructors — so an aborted test run leaves no moto behind.
-fn die_with_parent(cmd: &mut Command) {
+/// destructors — so an aborted test run leaves no moto (or other helper process) behind.
+pub fn die_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
