@@ -11,9 +11,7 @@ pub mod core;
 use std::io::{BufWriter, Write};
 
 use aws_sdk_s3::primitives::ByteStream;
-use kit::{
-    AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, StepError, Transient,
-};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::io::SyncIoBridge;
@@ -250,24 +248,7 @@ pub enum AuditError {
     ServiceError(ServiceFailure),
 }
 
-impl StepError for AuditError {
-    fn error_type(&self) -> &'static str {
-        self.into()
-    }
-    fn error_types() -> &'static [&'static str] {
-        <Self as kit::strum::VariantNames>::VARIANTS
-    }
-}
-
-impl From<AwsFailure> for AuditError {
-    fn from(f: AwsFailure) -> Self {
-        match f {
-            AwsFailure::Transient(t) => AuditError::Transient(t),
-            AwsFailure::AccessDenied(a) => AuditError::AccessDenied(a),
-            AwsFailure::Service(s) => AuditError::ServiceError(s),
-        }
-    }
-}
+kit::step_error!(AuditError, service => ServiceError);
 
 fn local_io(action: &str, e: std::io::Error) -> AuditError {
     // Local disk trouble (/tmp full, a dropped body stream) is worth a retry, not a verdict.
@@ -673,6 +654,7 @@ impl Step for AuditReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit::StepError;
 
     fn job(status: &str, total: u64, ok: u64, failed: u64) -> JobSummary {
         JobSummary {

@@ -5,7 +5,7 @@
 //! completion report of a failed job still tells what was copied.
 
 use aws_sdk_s3control::types::{JobDescriptor, JobStatus};
-use kit::{AccessDenied, AwsFailure, InvalidInput, Step, StepError, Transient};
+use kit::{AccessDenied, AwsFailure, InvalidInput, Step, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -82,14 +82,7 @@ pub enum AwaitJobError {
     ServiceError(String),
 }
 
-impl StepError for AwaitJobError {
-    fn error_type(&self) -> &'static str {
-        self.into()
-    }
-    fn error_types() -> &'static [&'static str] {
-        <Self as kit::strum::VariantNames>::VARIANTS
-    }
-}
+kit::step_error!(AwaitJobError);
 
 /// The step: an S3 Control client, built once.
 #[derive(Debug, Clone)]

@@ -22,8 +22,7 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use kit::strum::VariantNames;
-use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, StepError, Transient};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -241,24 +240,7 @@ pub enum CreateBucketError {
     ServiceError(ServiceFailure),
 }
 
-impl StepError for CreateBucketError {
-    fn error_type(&self) -> &'static str {
-        self.into()
-    }
-    fn error_types() -> &'static [&'static str] {
-        Self::VARIANTS
-    }
-}
-
-impl From<AwsFailure> for CreateBucketError {
-    fn from(f: AwsFailure) -> Self {
-        match f {
-            AwsFailure::Transient(t) => Self::Transient(t),
-            AwsFailure::AccessDenied(a) => Self::AccessDenied(a),
-            AwsFailure::Service(s) => Self::ServiceError(s),
-        }
-    }
-}
+kit::step_error!(CreateBucketError, service => ServiceError);
 
 type SdkResult<T, E> = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>;
 
@@ -1101,6 +1083,7 @@ impl kit::Step for CreateBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit::StepError;
 
     fn input() -> CreateBucketInput {
         serde_json::from_value(serde_json::json!({

@@ -35,6 +35,36 @@ pub trait StepError: StdError + Send + Sync + 'static {
     }
 }
 
+/// Implements [`StepError`] for an error enum that derives `strum::IntoStaticStr` and
+/// `strum::VariantNames` (its variant names are its errorTypes). With `service => Variant`, also
+/// `From<AwsFailure>`: into the enum's `Transient` and `AccessDenied` variants, and a
+/// [`ServiceFailure`] into `Variant`.
+#[macro_export]
+macro_rules! step_error {
+    ($ty:ty) => {
+        impl $crate::StepError for $ty {
+            fn error_type(&self) -> &'static str {
+                self.into()
+            }
+            fn error_types() -> &'static [&'static str] {
+                <Self as $crate::strum::VariantNames>::VARIANTS
+            }
+        }
+    };
+    ($ty:ty, service => $variant:ident) => {
+        $crate::step_error!($ty);
+        impl From<$crate::AwsFailure> for $ty {
+            fn from(f: $crate::AwsFailure) -> Self {
+                match f {
+                    $crate::AwsFailure::Transient(t) => Self::Transient(t),
+                    $crate::AwsFailure::AccessDenied(a) => Self::AccessDenied(a),
+                    $crate::AwsFailure::Service(s) => Self::$variant(s),
+                }
+            }
+        }
+    };
+}
+
 /// The event did not match the step's contract. `path` is the JSON path of the offending field
 /// (`$.inventory.bucket`), `$` for the whole document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

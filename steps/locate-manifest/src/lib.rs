@@ -19,7 +19,7 @@ pub mod verify;
 
 use aws_sdk_s3::Client;
 use kit::strum::{IntoStaticStr, VariantNames};
-use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, StepError, Transient};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -129,14 +129,7 @@ pub enum LocateError {
     AccessDenied(#[from] AccessDenied),
 }
 
-impl StepError for LocateError {
-    fn error_type(&self) -> &'static str {
-        self.into()
-    }
-    fn error_types() -> &'static [&'static str] {
-        Self::VARIANTS
-    }
-}
+kit::step_error!(LocateError);
 
 /// The step: one S3 client (the backup account's, which owns the inventory bucket).
 #[derive(Debug, Clone)]

@@ -11,9 +11,7 @@ use std::fmt::Write as _;
 
 use audit_report::{AuditRecord, FailureClass, Verdict};
 use aws_sdk_sns::types::MessageAttributeValue;
-use kit::{
-    AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, StepError, Transient,
-};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -90,14 +88,7 @@ pub enum NotifyError {
     AccessDenied(#[from] AccessDenied),
 }
 
-impl StepError for NotifyError {
-    fn error_type(&self) -> &'static str {
-        self.into()
-    }
-    fn error_types() -> &'static [&'static str] {
-        <Self as kit::strum::VariantNames>::VARIANTS
-    }
-}
+kit::step_error!(NotifyError);
 
 /// A message ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -451,6 +442,7 @@ impl Step for Notify {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit::StepError;
 
     #[test]
     fn thousands_separators() {

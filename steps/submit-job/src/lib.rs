@@ -12,7 +12,7 @@ use aws_sdk_s3control::types::{
     JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation, S3ObjectLockMode,
     S3StorageClass, S3Tag,
 };
-use kit::{AccessDenied, AwsFailure, Day, InvalidInput, Step, StepError, Transient};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, Step, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -97,14 +97,7 @@ pub enum SubmitJobError {
     JobRejected(String),
 }
 
-impl StepError for SubmitJobError {
-    fn error_type(&self) -> &'static str {
-        self.into()
-    }
-    fn error_types() -> &'static [&'static str] {
-        <Self as kit::strum::VariantNames>::VARIANTS
-    }
-}
+kit::step_error!(SubmitJobError);
 
 impl From<AwsFailure> for SubmitJobError {
     fn from(f: AwsFailure) -> Self {

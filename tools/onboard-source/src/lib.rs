@@ -26,8 +26,7 @@ use aws_sdk_s3::types::{
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response;
-use kit::error::{AccessDenied, AwsFailure, InvalidInput, ServiceFailure, StepError, Transient};
-use kit::strum::VariantNames;
+use kit::error::{AccessDenied, InvalidInput, ServiceFailure, Transient};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -140,24 +139,7 @@ pub enum OnboardError {
     ServiceError(ServiceFailure),
 }
 
-impl StepError for OnboardError {
-    fn error_type(&self) -> &'static str {
-        self.into()
-    }
-    fn error_types() -> &'static [&'static str] {
-        Self::VARIANTS
-    }
-}
-
-impl From<AwsFailure> for OnboardError {
-    fn from(f: AwsFailure) -> Self {
-        match f {
-            AwsFailure::Transient(t) => Self::Transient(t),
-            AwsFailure::AccessDenied(a) => Self::AccessDenied(a),
-            AwsFailure::Service(s) => Self::ServiceError(s),
-        }
-    }
-}
+kit::step_error!(OnboardError, service => ServiceError);
 
 /// An IAM role ARN, split into the parts the grant needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -834,6 +816,7 @@ impl Onboarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit::StepError;
 
     fn role() -> RoleArn {
         RoleArn::parse("arn:aws:iam::222222222222:role/lakevault-BatchOperationsRole-ABC").unwrap()
