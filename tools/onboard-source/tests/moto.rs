@@ -370,3 +370,55 @@ async fn the_command_prints_a_line_per_bucket_and_fails_if_one_failed() {
     assert_eq!(printed["Sid"], STATEMENT_SID);
     assert_eq!(printed["Resource"], "arn:aws:s3:::lake/*");
 }
+
+#[tokio::test]
+async fn an_unmergeable_or_too_large_policy_changes_nothing() {
+    let moto = Moto::start_local_stack();
+    let onboarder = Onboarder::new(&moto.sdk_config());
+    let invalid = bucket(&moto).await;
+    put_policy(
+        &moto,
+        &invalid,
+        &json!({"Version": "2012-10-17", "Statement": "s3:*"}),
+    )
+    .await;
+    let large = bucket(&moto).await;
+    // Statements up to just under S3's 20 KB, with no room left for the grant.
+    let mut statements: Vec<Value> = Vec::new();
+    while json!({"Version": "2012-10-17", "Statement": statements})
+        .to_string()
+        .len()
+        < onboard_source::POLICY_MAX_BYTES - 150
+    {
+        let i = statements.len();
+        statements.push(json!({"Sid": format!("S{i}"), "Effect": "Allow",
+               "Principal": {"AWS": format!("arn:aws:iam::333333333333:role/r{i}")},
+               "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{large}/p{i}/*")}));
+    }
+    statements.pop();
+    put_policy(
+        &moto,
+        &large,
+        &json!({"Version": "2012-10-17", "Statement": statements}),
+    )
+    .await;
+
+    for (b, want) in [(&invalid, "PolicyInvalid"), (&large, "PolicyTooLarge")] {
+        let before = policy_text(&moto, b).await;
+        let err = onboarder.onboard(&request(), b, false).await.unwrap_err();
+        assert_eq!(kit::StepError::error_type(&err), want, "{err}");
+        assert!(err.to_string().contains("nothing was changed"), "{err}");
+        assert_eq!(policy_text(&moto, b).await, before, "{b}: policy untouched");
+        let inventory = moto
+            .s3()
+            .get_bucket_inventory_configuration()
+            .bucket(b)
+            .id("daily")
+            .send()
+            .await;
+        assert!(
+            inventory.is_err(),
+            "{b}: planned first, so no inventory was put"
+        );
+    }
+}
