@@ -158,6 +158,10 @@ impl Delivery {
 }
 
 /// `<prefix>/<source>/<config>/`: where a configuration's deliveries live.
+///
+/// locate-manifest has the same function on purpose: this crate emulates S3's side of the
+/// layout from AWS's documentation, the step reads it, and the end-to-end tests only prove the
+/// reader right if the two are written independently.
 pub fn base_prefix(prefix: &str, source_bucket: &str, configuration_id: &str) -> String {
     let prefix = prefix.trim_matches('/');
     if prefix.is_empty() {
