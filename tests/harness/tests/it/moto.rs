@@ -1,9 +1,9 @@
-//! The harness itself: moto starts on a free port, serves S3, and is gone after drop.
+//! moto starts on a free port, serves S3, keeps accounts apart, and is gone after drop.
 
 use harness::{Moto, unique_bucket};
 
 #[tokio::test]
-async fn moto_serves_s3_and_stops_on_drop() {
+async fn moto_serves_s3_and_its_port_is_free_after_drop() {
     let moto = Moto::start();
     let s3 = moto.s3();
     let bucket = unique_bucket("harness");
@@ -25,7 +25,7 @@ async fn moto_serves_s3_and_stops_on_drop() {
 }
 
 #[tokio::test]
-async fn accounts_are_separated() {
+async fn a_bucket_of_another_account_is_invisible_to_the_default_one() {
     let moto = Moto::start();
     let mine = moto.s3();
     let theirs = harness::s3_as_account(&moto, "210987654321");
@@ -48,11 +48,26 @@ async fn accounts_are_separated() {
 }
 
 #[tokio::test]
-async fn request_counter_counts() {
+async fn the_request_counter_counts_every_request_sent() {
     let moto = Moto::start();
     let (s3, counter) = harness::counting_s3(&moto);
     let bucket = unique_bucket("count");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(counter.count(), 2);
+}
+
+#[tokio::test]
+async fn the_local_stack_moto_serves_s3_too() {
+    let moto = Moto::start_local_stack();
+    let s3 = moto.s3();
+    let bucket = unique_bucket("local-stack");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert!(
+        listed
+            .buckets()
+            .iter()
+            .any(|b| b.name() == Some(bucket.as_str()))
+    );
 }

@@ -1,0 +1,74 @@
+//! Which moto to run: the local stack's wrapper or stock `moto_server`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// A moto program and the arguments before `-H 127.0.0.1 -p PORT` (both take moto_server's flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MotoCommand {
+    pub(crate) program: PathBuf,
+    pub(crate) pre_args: Vec<OsString>,
+    /// Files that must exist for the command to work: the program, the wrapper script.
+    pub(crate) required: Vec<PathBuf>,
+}
+
+impl MotoCommand {
+    /// The local stack's moto: `python <root>/local/moto/moto_server.py` (moto with
+    /// bucket-policy evaluation off and inventory configurations read back as put — see that
+    /// file). The demo and the end-to-end tests run this one.
+    pub fn local_stack(python: impl Into<PathBuf>, root: &Path) -> Self {
+        let program = python.into();
+        let script = root.join("local/moto/moto_server.py");
+        Self {
+            required: vec![program.clone(), script.clone()],
+            pre_args: vec![script.into_os_string()],
+            program,
+        }
+    }
+
+    /// Stock moto: the `moto_server` executable at `path` (tests of a policy's content use it,
+    /// because the local stack's moto does not evaluate policies).
+    pub fn moto_server(path: impl Into<PathBuf>) -> Self {
+        let program = path.into();
+        Self {
+            required: vec![program.clone()],
+            pre_args: Vec::new(),
+            program,
+        }
+    }
+
+    /// The project venv's Python under `root` (`make venv` creates it).
+    pub fn venv_python(root: &Path) -> PathBuf {
+        root.join(".venv/bin/python")
+    }
+
+    /// The project venv's `moto_server` under `root`.
+    pub fn venv_moto_server(root: &Path) -> PathBuf {
+        root.join(".venv/bin/moto_server")
+    }
+
+    /// The executable it runs.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_stack_runs_the_wrapper_script_under_python() {
+        let root = Path::new("/repo");
+        let c = MotoCommand::local_stack(MotoCommand::venv_python(root), root);
+        assert_eq!(c.program(), Path::new("/repo/.venv/bin/python"));
+        assert_eq!(
+            c.pre_args,
+            vec![OsString::from("/repo/local/moto/moto_server.py")]
+        );
+        assert_eq!(c.required.len(), 2);
+        let stock = MotoCommand::moto_server(MotoCommand::venv_moto_server(root));
+        assert_eq!(stock.program(), Path::new("/repo/.venv/bin/moto_server"));
+        assert!(stock.pre_args.is_empty());
+    }
+}

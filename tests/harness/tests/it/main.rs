@@ -1,0 +1,3 @@
+//! The harness itself: moto per test, accounts, request counting.
+
+mod moto;
