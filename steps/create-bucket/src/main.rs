@@ -1,3 +1,5 @@
+//! The create-bucket binary: a Lambda function in AWS, a stdin-to-stdout command elsewhere.
+
 use create_bucket::CreateBucket;
 
 #[tokio::main]

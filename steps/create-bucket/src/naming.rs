@@ -2,85 +2,76 @@
 //! optional prefix.
 //!
 //! Rule (also in the README):
-//! 1. Start from the source bucket name, lowercased, with `.` and `_` replaced by `-` (dots break
-//!    virtual-hosted HTTPS; underscores are not allowed in new bucket names).
-//! 2. The natural name is `[<prefix>-]<source>-<dd-mmm-yyyy>`, e.g. `lake-prod-31-mar-2021`.
-//! 3. When step 1 changed the source name (so two sources could map to the same text, e.g.
+//! 1. The source bucket name must follow S3's current rules ([`kit::validate`]); legacy
+//!    us-east-1 names (uppercase letters, `_`, more than 63 characters) are refused.
+//! 2. Start from the source bucket name with `.` replaced by `-` (dots break virtual-hosted
+//!    HTTPS).
+//! 3. The natural name is `[<prefix>-]<source>-<dd-mmm-yyyy>`, e.g. `lake-prod-31-mar-2021`.
+//! 4. When step 2 changed the source name (so two sources could map to the same text, e.g.
 //!    `lake.prod` and `lake-prod`) or the natural name is longer than 63 characters, the first
 //!    8 hex digits of SHA-256(source name as given) go before the date, and the source part is
 //!    cut so that the whole fits in 63 characters: `[<prefix>-]<source, cut>-<hash8>-<date>`.
-//! 4. The result must be a valid bucket name, or the input is refused.
+//! 5. The result must be a valid bucket name without a `.`, or the input is refused.
 
+use kit::validate::{
+    self, BucketNameProblem, MAX_BUCKET_NAME, RESERVED_BUCKET_PREFIXES, bucket_name_problem, quote,
+};
 use kit::{Day, InvalidInput};
 use sha2::{Digest, Sha256};
 
-/// The longest bucket name S3 accepts.
-pub const MAX_BUCKET_NAME: usize = 63;
 /// The longest accepted `bucket_prefix`: leaves room for a recognisable part of the source name.
 pub const MAX_PREFIX: usize = 30;
 /// Hex digits of the source name's SHA-256 used to keep shortened names unique.
 const HASH_LEN: usize = 8;
 
-/// Name prefixes S3 reserves.
-pub const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
-/// Name suffixes S3 reserves (access point aliases, Object Lambda, MRAP, directory and table buckets).
-pub const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
-
-/// Why a string is not a valid name for a new general-purpose bucket, if it is not.
-pub fn bucket_name_problem(name: &str) -> Option<String> {
-    let len = name.len();
-    if !(3..=MAX_BUCKET_NAME).contains(&len) {
-        return Some(format!(
-            "{name:?} has {len} characters; a bucket name needs 3 to {MAX_BUCKET_NAME}"
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Some(format!(
-            "{name:?} contains {c:?}; only lowercase letters, digits and hyphens are allowed"
-        ));
-    }
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !alnum(name.chars().next()) || !alnum(name.chars().last()) {
-        return Some(format!(
-            "{name:?} must start and end with a letter or digit"
-        ));
-    }
-    if let Some(p) = RESERVED_PREFIXES.iter().find(|p| name.starts_with(**p)) {
-        return Some(format!("{name:?} starts with the reserved prefix {p:?}"));
-    }
-    if let Some(s) = RESERVED_SUFFIXES.iter().find(|s| name.ends_with(**s)) {
-        return Some(format!("{name:?} ends with the reserved suffix {s:?}"));
-    }
-    None
+/// Why a string cannot be a snapshot bucket's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotNameProblem {
+    /// It is not a bucket name under S3's current rules.
+    #[error(transparent)]
+    Bucket(#[from] BucketNameProblem),
+    /// It holds a `.`: S3 allows it, but dots break virtual-hosted HTTPS requests.
+    #[error("contains '.', which breaks virtual-hosted HTTPS")]
+    Period,
 }
 
-/// Checks a source bucket name as S3 has ever allowed them (legacy us-east-1 names may be up to
-/// 255 characters and hold uppercase letters and underscores).
+/// Why `name` cannot be a snapshot bucket's name, if it cannot: S3's rules, and no `.`.
+pub fn snapshot_name_problem(name: &str) -> Option<SnapshotNameProblem> {
+    if let Some(p) = bucket_name_problem(name) {
+        return Some(p.into());
+    }
+    name.contains('.').then_some(SnapshotNameProblem::Period)
+}
+
+/// Checks a source bucket name: S3's current rules. A name S3 allowed only in us-east-1 before
+/// March 2018 (uppercase letters, `_`, up to 255 characters) is refused, saying so.
 fn check_source(source: &str) -> Result<(), InvalidInput> {
-    let bad = |why: String| InvalidInput::new("$.source_bucket", why);
-    if !(3..=255).contains(&source.len()) {
-        return Err(bad(format!(
-            "{source:?} is not a bucket name: it needs 3 to 255 characters"
-        )));
-    }
-    if let Some(c) = source
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-    {
-        return Err(bad(format!(
-            "{source:?} is not a bucket name: {c:?} is not allowed (letters, digits, '.', '-', '_')"
-        )));
-    }
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !alnum(source.chars().next()) || !alnum(source.chars().last()) {
-        return Err(bad(format!(
-            "{source:?} is not a bucket name: it must start and end with a letter or digit"
-        )));
-    }
-    Ok(())
+    let path = "$.source_bucket";
+    validate::check_bucket(path, source).map_err(|e| {
+        if is_legacy_name(source) {
+            InvalidInput::new(
+                path,
+                format!(
+                    "{}; legacy bucket names (uppercase letters, '_', more than 63 characters: allowed in us-east-1 before March 2018) are not supported",
+                    e.message
+                ),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// A name S3 accepted in us-east-1 before March 2018 but refuses now.
+fn is_legacy_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && matches!(
+            bucket_name_problem(name),
+            Some(BucketNameProblem::Length(_)) | Some(BucketNameProblem::Character(_))
+        )
 }
 
 /// Checks `bucket_prefix`: 1–30 lowercase letters, digits and hyphens, alphanumeric at both ends,
@@ -89,7 +80,8 @@ fn check_prefix(prefix: &str) -> Result<(), InvalidInput> {
     let bad = |why: String| InvalidInput::new("$.bucket_prefix", why);
     if prefix.len() > MAX_PREFIX {
         return Err(bad(format!(
-            "{prefix:?} is {} characters long; use at most {MAX_PREFIX}",
+            "{} is {} characters long; use at most {MAX_PREFIX}",
+            quote(prefix),
             prefix.len()
         )));
     }
@@ -100,15 +92,17 @@ fn check_prefix(prefix: &str) -> Result<(), InvalidInput> {
         || !prefix.ends_with(|c: char| c.is_ascii_alphanumeric())
     {
         return Err(bad(format!(
-            "{prefix:?} must be lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+            "{} must be lowercase letters, digits and hyphens, starting and ending with a letter or digit",
+            quote(prefix)
         )));
     }
-    if let Some(p) = RESERVED_PREFIXES
+    if let Some(p) = RESERVED_BUCKET_PREFIXES
         .iter()
         .find(|p| format!("{prefix}-").starts_with(**p))
     {
         return Err(bad(format!(
-            "{prefix:?} would start the bucket name with the reserved prefix {p:?}; choose another"
+            "{} would start the bucket name with the reserved prefix {p:?}; choose another",
+            quote(prefix)
         )));
     }
     Ok(())
@@ -129,20 +123,17 @@ pub fn snapshot_bucket_name(
         }
         None => String::new(),
     };
-    let normalised: String = source
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if matches!(c, '.' | '_') { '-' } else { c })
-        .collect();
+    let normalised = source.replace('.', "-");
     if head.is_empty()
-        && let Some(p) = RESERVED_PREFIXES
+        && let Some(p) = RESERVED_BUCKET_PREFIXES
             .iter()
             .find(|p| normalised.starts_with(**p))
     {
         return Err(InvalidInput::new(
             "$.source_bucket",
             format!(
-                "{source:?} would start the snapshot bucket name with the reserved prefix {p:?}; set bucket_prefix"
+                "{} would start the snapshot bucket name with the reserved prefix {p:?}; set bucket_prefix",
+                quote(source)
             ),
         ));
     }
@@ -160,11 +151,15 @@ pub fn snapshot_bucket_name(
         let stem = normalised[..normalised.len().min(room)].trim_end_matches('-');
         format!("{head}{stem}-{hash}-{date}")
     };
-    match bucket_name_problem(&name) {
+    match snapshot_name_problem(&name) {
         None => Ok(name),
         Some(why) => Err(InvalidInput::new(
             "$.source_bucket",
-            format!("no valid snapshot bucket name can be made from {source:?}: {why}"),
+            format!(
+                "no valid snapshot bucket name can be made from {}: {} {why}",
+                quote(source),
+                quote(&name)
+            ),
         )),
     }
 }
@@ -194,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn dotted_and_legacy_names_get_a_hash() {
+    fn dotted_names_get_a_hash() {
         let dotted = snapshot_bucket_name("lake.prod", day("2021-03-31"), None).unwrap();
         let hyphen = snapshot_bucket_name("lake-prod", day("2021-03-31"), None).unwrap();
         assert!(dotted.starts_with("lake-prod-"), "{dotted}");
@@ -205,10 +200,22 @@ mod tests {
             "dotted and hyphenated sources must not collide"
         );
         assert_eq!(dotted.len(), "lake-prod-".len() + 8 + "-31-mar-2021".len());
-        let legacy = snapshot_bucket_name("Lake_Prod", day("2021-03-31"), None).unwrap();
-        assert!(legacy.starts_with("lake-prod-"), "{legacy}");
-        assert_ne!(legacy, dotted);
-        assert_eq!(bucket_name_problem(&legacy), None);
+        assert_eq!(snapshot_name_problem(&dotted), None);
+    }
+
+    #[test]
+    fn legacy_names_are_refused_saying_so() {
+        // Uppercase and '_' (once allowed in us-east-1), and a 255-character legacy name.
+        for legacy in ["Lake_Prod", "lake_prod", "LAKE-PROD", &"x".repeat(255)] {
+            let e = snapshot_bucket_name(legacy, day("2021-03-31"), None).unwrap_err();
+            assert_eq!(e.path, "$.source_bucket", "{legacy}");
+            assert!(e.message.contains("legacy bucket names"), "{e}");
+            assert!(e.message.contains("not supported"), "{e}");
+            assert!(e.to_string().len() < 400, "{e}");
+        }
+        // Not legacy: never a bucket name at all.
+        let e = snapshot_bucket_name("lake prod", day("2021-03-31"), None).unwrap_err();
+        assert!(!e.message.contains("legacy"), "{e}");
     }
 
     #[test]
@@ -222,17 +229,17 @@ mod tests {
         assert!(na.ends_with("-01-dec-2024"));
         assert_ne!(na, nb);
         assert_eq!(na, snapshot_bucket_name(&a, d, None).unwrap());
-        assert_eq!(bucket_name_problem(&na), None);
+        assert_eq!(snapshot_name_problem(&na), None);
         // With the longest prefix, still ≤ 63 and valid.
         let p = "p".repeat(MAX_PREFIX);
         let np = snapshot_bucket_name(&a, d, Some(&p)).unwrap();
         assert!(np.len() <= MAX_BUCKET_NAME, "{np}");
         assert!(np.starts_with(&format!("{p}-aaa")));
-        assert_eq!(bucket_name_problem(&np), None);
-        // A legacy 255-character name works too.
-        let huge = "x".repeat(255);
+        assert_eq!(snapshot_name_problem(&np), None);
+        // The longest source name, with the longest prefix.
+        let longest = "x".repeat(MAX_BUCKET_NAME);
         assert_eq!(
-            bucket_name_problem(&snapshot_bucket_name(&huge, d, None).unwrap()),
+            snapshot_name_problem(&snapshot_bucket_name(&longest, d, Some(&p)).unwrap()),
             None
         );
     }
@@ -251,11 +258,13 @@ mod tests {
 
     #[test]
     fn cut_does_not_leave_a_hyphen_run_at_the_cut() {
-        // The cut lands right after a hyphen: it is trimmed, not doubled.
-        let s = format!("{}-{}", "a".repeat(40), "b".repeat(30));
+        // The cut (42 characters: 63 - hash 8 - date 11 - two hyphens) lands right after a
+        // hyphen: it is trimmed, not doubled.
+        let s = format!("{}-{}", "a".repeat(41), "b".repeat(20));
         let n = snapshot_bucket_name(&s, day("2021-03-31"), None).unwrap();
         assert!(!n.contains("--"), "{n}");
-        assert_eq!(bucket_name_problem(&n), None);
+        assert!(n.starts_with(&format!("{}-", "a".repeat(41))), "{n}");
+        assert_eq!(snapshot_name_problem(&n), None);
     }
 
     #[test]
@@ -285,12 +294,19 @@ mod tests {
         }
         let e = snapshot_bucket_name("xn--lake", d, None).unwrap_err();
         assert_eq!(e.path, "$.source_bucket");
-        assert!(snapshot_bucket_name("xn--lake", d, Some("acme")).is_ok());
+        // A reserved prefix is no bucket name under S3's current rules, prefix or not.
+        let e = snapshot_bucket_name("xn--lake", d, Some("acme")).unwrap_err();
+        assert_eq!(e.path, "$.source_bucket");
+        // A source that only becomes reserved once its dots are replaced needs a prefix.
+        let e = snapshot_bucket_name("xn-.lake", d, None).unwrap_err();
+        assert_eq!(e.path, "$.source_bucket");
+        assert!(e.message.contains("set bucket_prefix"), "{e}");
+        assert!(snapshot_bucket_name("xn-.lake", d, Some("acme")).is_ok());
     }
 
     #[test]
-    fn bucket_name_rules() {
-        assert_eq!(bucket_name_problem("lake-prod-31-mar-2021"), None);
+    fn snapshot_names_follow_s3s_rules_without_periods() {
+        assert_eq!(snapshot_name_problem("lake-prod-31-mar-2021"), None);
         for bad in [
             "ab",
             &"a".repeat(64),
@@ -306,7 +322,11 @@ mod tests {
             "lake--x-s3",
             "lake--table-s3",
         ] {
-            assert!(bucket_name_problem(bad).is_some(), "{bad}");
+            assert!(snapshot_name_problem(bad).is_some(), "{bad}");
         }
+        assert_eq!(
+            snapshot_name_problem("lake.prod"),
+            Some(SnapshotNameProblem::Period)
+        );
     }
 }

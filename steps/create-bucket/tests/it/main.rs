@@ -1,0 +1,9 @@
+//! create-bucket against a real moto server: every setting through the read APIs, re-runs,
+//! recovery of a half-configured bucket, conflicts, odd names, invalid input, the binary.
+
+mod binary;
+mod conflict;
+mod create;
+mod input;
+mod rerun;
+mod support;
