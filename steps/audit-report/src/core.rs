@@ -13,6 +13,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use kit::record::{ClassSummary, FailureClass, Failures};
+
 /// Keys kept per failure class: enough to investigate, small enough for a Step Functions payload.
 pub const SAMPLE_LIMIT: usize = 10;
 /// Distinct error codes counted per class; the rest are folded into [`OTHER_CODES`].
@@ -74,79 +76,109 @@ pub struct ResultFile {
 }
 
 impl ResultFile {
-    /// The bucket name, whether the manifest gave a name or an ARN.
-    pub fn bucket_name(&self) -> &str {
+    /// The bucket name, whether the manifest gave a name or an ARN (`None`: neither).
+    pub fn bucket_name(&self) -> Option<&str> {
         bucket_name(&self.bucket)
     }
 }
 
-/// `arn:aws:s3:::name` → `name`; a plain name unchanged.
-pub fn bucket_name(s: &str) -> &str {
-    s.rsplit_once(":::").map_or(s, |(_, name)| name)
+/// `arn:<partition>:s3:::name` → `name`; a plain bucket name unchanged; anything else (another
+/// service's ARN, an object ARN, a malformed name) → `None`.
+pub fn bucket_name(s: &str) -> Option<&str> {
+    let name = match s.strip_prefix("arn:") {
+        Some(rest) => {
+            let (partition, rest) = rest.split_once(':')?;
+            kit::validate::Partition::parse(partition)?;
+            rest.strip_prefix("s3:::")?
+        }
+        None => s,
+    };
+    kit::validate::bucket_name_problem(name)
+        .is_none()
+        .then_some(name)
 }
 
-/// Parses and checks a report manifest; the error says what is wrong with it.
-pub fn parse_manifest(bytes: &[u8]) -> Result<ReportManifest, String> {
-    let m: ReportManifest = serde_json::from_slice(bytes)
-        .map_err(|e| format!("manifest.json is not a completion report manifest: {e}"))?;
+/// What is wrong with a completion report: the reason of a `ReportInvalid`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportProblem {
+    /// manifest.json does not parse as a completion report manifest.
+    #[error("manifest.json is not a completion report manifest: {detail}")]
+    NotAManifest {
+        /// The parser's complaint.
+        detail: String,
+    },
+    /// manifest.json is larger than any completion report manifest.
+    #[error("manifest.json is longer than {limit} bytes: not a completion report manifest")]
+    ManifestTooLarge {
+        /// The cap, in bytes.
+        limit: u64,
+    },
+    /// A format other than the one S3 Batch Operations writes.
+    #[error("manifest.json has Format {format:?}; only {REPORT_FORMAT} is understood")]
+    Format {
+        /// The manifest's `Format` (at most 64 characters).
+        format: String,
+    },
+    /// A result file entry without a usable bucket or key.
+    #[error("Results[{index}] names no bucket or key")]
+    ResultUnnamed {
+        /// Its index in `Results`.
+        index: usize,
+    },
+    /// A result file entry whose MD5 is not 32 hex digits.
+    #[error("Results[{index}] ({key}) has MD5Checksum {md5:?}, not 32 hex digits")]
+    ResultChecksum {
+        /// Its index in `Results`.
+        index: usize,
+        /// Its key.
+        key: String,
+        /// Its `MD5Checksum` (at most 64 characters).
+        md5: String,
+    },
+    /// A result file the manifest lists is not there.
+    #[error("the manifest lists this result file but it does not exist")]
+    ResultMissing,
+    /// A result file's bytes are not the ones the manifest describes.
+    #[error("its MD5 is {actual} over {bytes} bytes but the manifest says {expected}")]
+    Md5Mismatch {
+        /// From the manifest.
+        expected: String,
+        /// Of the bytes read.
+        actual: String,
+        /// Bytes read.
+        bytes: u64,
+    },
+}
+
+/// At most 64 characters of a value read from the report, for a message.
+fn short(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Parses and checks a report manifest.
+pub fn parse_manifest(bytes: &[u8]) -> Result<ReportManifest, ReportProblem> {
+    let m: ReportManifest =
+        serde_json::from_slice(bytes).map_err(|e| ReportProblem::NotAManifest {
+            detail: e.to_string(),
+        })?;
     if m.format != REPORT_FORMAT {
-        return Err(format!(
-            "manifest.json has Format {:?}; only {REPORT_FORMAT} is understood",
-            m.format
-        ));
+        return Err(ReportProblem::Format {
+            format: short(&m.format),
+        });
     }
     for (i, f) in m.results.iter().enumerate() {
-        if f.key.is_empty() || f.bucket_name().is_empty() {
-            return Err(format!("Results[{i}] names no bucket or key"));
+        if f.key.is_empty() || f.bucket_name().is_none() {
+            return Err(ReportProblem::ResultUnnamed { index: i });
         }
         if f.md5_checksum.len() != 32 || !f.md5_checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "Results[{i}] ({}) has MD5Checksum {:?}, not 32 hex digits",
-                f.key, f.md5_checksum
-            ));
+            return Err(ReportProblem::ResultChecksum {
+                index: i,
+                key: short(&f.key),
+                md5: short(&f.md5_checksum),
+            });
         }
     }
     Ok(m)
-}
-
-/// Why a task failed, as far as the report tells.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// The source object is over 5 GiB: a single copy cannot take it (needs a multipart copy).
-    Oversize,
-    /// The source object was gone when the job reached it (typically vacuumed after the inventory).
-    SourceMissing,
-    /// The batch role may not read the source or write the destination.
-    AccessDenied,
-    /// Throttling, timeouts, 5xx: worth retrying.
-    Transient,
-    /// Anything else.
-    Other,
-}
-
-impl FailureClass {
-    /// Every class, in report order.
-    pub const ALL: [FailureClass; 5] = [
-        FailureClass::Oversize,
-        FailureClass::SourceMissing,
-        FailureClass::AccessDenied,
-        FailureClass::Transient,
-        FailureClass::Other,
-    ];
-
-    /// The snake_case name used in the record.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureClass::Oversize => "oversize",
-            FailureClass::SourceMissing => "source_missing",
-            FailureClass::AccessDenied => "access_denied",
-            FailureClass::Transient => "transient",
-            FailureClass::Other => "other",
-        }
-    }
 }
 
 /// Classifies one failed task: error code and HTTP status first; the message only for the one
@@ -187,67 +219,6 @@ fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
         || hay
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// One failure class in the audit record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ClassSummary {
-    /// Failed tasks in this class.
-    pub count: u64,
-    /// The first keys (URL-decoded, in report order) of this class, at most 10.
-    pub sample_keys: Vec<String>,
-    /// Failed tasks per error code (or HTTP status when there is no code); at most 16 codes, the
-    /// rest counted under `(other codes)`.
-    pub error_codes: BTreeMap<String, u64>,
-    /// The first result message of this class, shortened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample_message: Option<String>,
-}
-
-/// Failed tasks by class.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Failures {
-    /// Source objects over 5 GiB (their complete list is in the oversize manifest).
-    pub oversize: ClassSummary,
-    /// Source objects gone before the copy (`NoSuchKey`/404).
-    pub source_missing: ClassSummary,
-    /// Refused by IAM or a policy (`AccessDenied`/403).
-    pub access_denied: ClassSummary,
-    /// Throttled or transient (`SlowDown`, `InternalError`, 5xx, timeouts).
-    pub transient: ClassSummary,
-    /// Anything else.
-    pub other: ClassSummary,
-}
-
-impl Failures {
-    /// The summary of one class.
-    pub fn get(&self, class: FailureClass) -> &ClassSummary {
-        match class {
-            FailureClass::Oversize => &self.oversize,
-            FailureClass::SourceMissing => &self.source_missing,
-            FailureClass::AccessDenied => &self.access_denied,
-            FailureClass::Transient => &self.transient,
-            FailureClass::Other => &self.other,
-        }
-    }
-
-    fn get_mut(&mut self, class: FailureClass) -> &mut ClassSummary {
-        match class {
-            FailureClass::Oversize => &mut self.oversize,
-            FailureClass::SourceMissing => &mut self.source_missing,
-            FailureClass::AccessDenied => &mut self.access_denied,
-            FailureClass::Transient => &mut self.transient,
-            FailureClass::Other => &mut self.other,
-        }
-    }
-
-    /// The classes with at least one failure, in a fixed order.
-    pub fn classes(&self) -> Vec<FailureClass> {
-        FailureClass::ALL
-            .into_iter()
-            .filter(|c| self.get(*c).count > 0)
-            .collect()
-    }
 }
 
 /// Running totals over every result file of a report.
@@ -571,12 +542,27 @@ src,nomsg,,failed,500
             "Results":[{"TaskExecutionStatus":"failed","Bucket":"arn:aws:s3:::reports","MD5Checksum":"83b1c4cbe93fc893f54053697e10fd6e","Key":"p/job-1/results/a.csv"}],
             "ReportSchema":"Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"}"#;
         let m = parse_manifest(good).unwrap();
-        assert_eq!(m.results[0].bucket_name(), "reports");
-        assert!(parse_manifest(b"{").is_err());
+        assert_eq!(m.results[0].bucket_name(), Some("reports"));
+        assert!(matches!(
+            parse_manifest(b"{"),
+            Err(ReportProblem::NotAManifest { .. })
+        ));
         let bad_md5 = String::from_utf8_lossy(good).replace("83b1c4cb", "zz");
-        assert!(parse_manifest(bad_md5.as_bytes()).is_err());
+        assert!(matches!(
+            parse_manifest(bad_md5.as_bytes()),
+            Err(ReportProblem::ResultChecksum { index: 0, .. })
+        ));
         let other_format = String::from_utf8_lossy(good).replace("Report_CSV_20180820", "X");
-        assert!(parse_manifest(other_format.as_bytes()).is_err());
+        assert!(matches!(
+            parse_manifest(other_format.as_bytes()),
+            Err(ReportProblem::Format { ref format }) if format == "X"
+        ));
+        let sns =
+            String::from_utf8_lossy(good).replace("arn:aws:s3:::reports", "arn:aws:sns:::reports");
+        assert!(matches!(
+            parse_manifest(sns.as_bytes()),
+            Err(ReportProblem::ResultUnnamed { index: 0 })
+        ));
     }
 
     #[test]

@@ -11,12 +11,18 @@ pub mod core;
 use std::io::{BufWriter, Write};
 
 use aws_sdk_s3::primitives::ByteStream;
-use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient, validate};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::io::SyncIoBridge;
 
-pub use crate::core::{ClassSummary, FailureClass, Failures, Tally};
+pub use crate::core::{ReportProblem, Tally};
+// The record's types are the contract with the steps that read it; re-exported so the audit's
+// users keep one import.
+pub use kit::record::{
+    AuditRecord, ClassSummary, CrossCheck, FailureClass, Failures, ObjectRef, OversizeManifest,
+    ReportSummary, TaskCounts, Verdict,
+};
 
 /// Findings kept in the record (each shortened), so the output stays small.
 const FINDINGS_LIMIT: usize = 20;
@@ -24,6 +30,9 @@ const FINDINGS_LIMIT: usize = 20;
 pub const RECORD_NAME: &str = "lakevault-audit.json";
 /// The oversize objects' Batch Operations manifest, next to the report's manifest.json.
 pub const OVERSIZE_NAME: &str = "lakevault-oversize.csv";
+/// A report manifest lists one entry per result file (a few per thousand tasks files): 16 MiB is
+/// far beyond any real one, and keeps a corrupt or hostile object from filling the memory.
+pub const MAX_REPORT_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where the job wrote its completion report.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -78,132 +87,6 @@ pub struct AuditInput {
     pub job: Option<JobSummary>,
 }
 
-/// The audit's conclusion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Every task succeeded and the counts agree with the job's.
-    Complete,
-    /// Some tasks failed (see `failure_classes`), or the report and the job disagree.
-    Incomplete,
-    /// The job failed or was cancelled, or left no report.
-    Failed,
-}
-
-impl Verdict {
-    /// The snake_case name (also the SNS `outcome` attribute).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Complete => "complete",
-            Verdict::Incomplete => "incomplete",
-            Verdict::Failed => "failed",
-        }
-    }
-}
-
-/// Task counts read from the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct TaskCounts {
-    /// Rows read (one per task).
-    pub total: u64,
-    /// Tasks that succeeded.
-    pub succeeded: u64,
-    /// Tasks that failed.
-    pub failed: u64,
-    /// Rows that are not a readable task result (too few columns, unknown status).
-    pub unparsed: u64,
-}
-
-/// The report that was read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ReportSummary {
-    /// The report bucket.
-    pub bucket: String,
-    /// The key of the report's manifest.json.
-    pub manifest_key: String,
-    /// When S3 wrote the report (`ReportCreationDate`).
-    #[serde(default)]
-    pub created_at: Option<String>,
-    /// Result files read (all MD5-verified).
-    pub result_files: u64,
-    /// Bytes of result files read.
-    pub bytes: u64,
-}
-
-/// An object the audit wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ObjectRef {
-    /// Bucket name.
-    pub bucket: String,
-    /// Object key.
-    pub key: String,
-}
-
-/// The Batch Operations manifest listing every oversize object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct OversizeManifest {
-    /// Bucket name.
-    pub bucket: String,
-    /// Object key.
-    pub key: String,
-    /// `arn:aws:s3:::bucket/key`, as CreateJob's manifest location wants it.
-    pub arn: String,
-    /// The object's ETag without quotes, as CreateJob's manifest location wants it.
-    pub etag: String,
-    /// Objects listed (`Bucket,Key` lines, URL-encoded keys, no header).
-    pub objects: u64,
-}
-
-/// The job's own counts against the report's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct CrossCheck {
-    /// True when every count the job gave equals the report's.
-    pub agrees: bool,
-    /// The job's total tasks.
-    pub job_total: Option<u64>,
-    /// The job's succeeded tasks.
-    pub job_succeeded: Option<u64>,
-    /// The job's failed tasks.
-    pub job_failed: Option<u64>,
-}
-
-/// The audit record: persisted next to the report and returned (small whatever the report's size).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct AuditRecord {
-    /// The source bucket that was backed up.
-    pub source_bucket: String,
-    /// The backup date.
-    pub backup_date: Day,
-    /// The snapshot bucket the job copied into.
-    pub snapshot_bucket: String,
-    /// The Batch Operations job id.
-    pub job_id: String,
-    /// `complete`, `incomplete` or `failed`.
-    pub verdict: Verdict,
-    /// The job status given in the input, if any.
-    #[serde(default)]
-    pub job_status: Option<String>,
-    /// The report read; absent when the job left none.
-    #[serde(default)]
-    pub report: Option<ReportSummary>,
-    /// Task counts from the report.
-    pub tasks: TaskCounts,
-    /// Failed tasks by class, with bounded samples.
-    pub failures: Failures,
-    /// The classes with at least one failure.
-    pub failure_classes: Vec<FailureClass>,
-    /// The complete list of oversize objects, ready for a large-object copy job; absent when none.
-    #[serde(default)]
-    pub oversize_manifest: Option<OversizeManifest>,
-    /// The report's totals against the job's progress summary, when the job was given.
-    #[serde(default)]
-    pub cross_check: Option<CrossCheck>,
-    /// Everything noteworthy, one sentence each (at most 20).
-    pub findings: Vec<String>,
-    /// Where this record is persisted.
-    pub record: ObjectRef,
-}
-
 /// audit-report's errorTypes.
 #[derive(Debug, thiserror::Error, kit::strum::IntoStaticStr, kit::strum::VariantNames)]
 #[strum(crate = "kit::strum")]
@@ -235,7 +118,7 @@ pub enum AuditError {
         /// The object at fault.
         key: String,
         /// What is wrong.
-        reason: String,
+        reason: ReportProblem,
     },
     /// Throttling, 5xx, timeouts, dropped connections: retry.
     #[error(transparent)]
@@ -286,35 +169,44 @@ pub fn report_base(prefix: &str, job_id: &str) -> String {
     }
 }
 
+/// How a finished job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobEnd {
+    /// Every task ran (some may have failed).
+    Complete,
+    /// S3 stopped the job (a bad manifest, too many failed tasks).
+    Failed,
+    /// Someone cancelled it.
+    Cancelled,
+}
+
+impl JobSummary {
+    /// How the job ended; `None` while it is not finished. The status arrives as await-job's
+    /// string, read here once so that nothing else compares status text.
+    fn end(&self) -> Option<JobEnd> {
+        match self.status.as_str() {
+            "Complete" => Some(JobEnd::Complete),
+            "Failed" => Some(JobEnd::Failed),
+            "Cancelled" => Some(JobEnd::Cancelled),
+            _ => None,
+        }
+    }
+}
+
 fn validate(input: &AuditInput) -> Result<(), InvalidInput> {
-    let id_ok = !input.job_id.is_empty()
-        && input.job_id.len() <= 64
-        && input
-            .job_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !id_ok {
+    validate::check_job_id("$.job_id", &input.job_id)?;
+    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
+    validate::check_bucket("$.snapshot_bucket", &input.snapshot_bucket)?;
+    if core::bucket_name(&input.report.bucket).is_none() {
         return Err(InvalidInput::new(
-            "$.job_id",
+            "$.report.bucket",
             format!(
-                "{:?} is not a Batch Operations job id (letters, digits, '-', at most 64)",
-                input.job_id
+                "{} is not a bucket name or an S3 bucket ARN (arn:aws:s3:::name)",
+                validate::quote(&input.report.bucket)
             ),
         ));
     }
-    for (path, v) in [
-        ("$.source_bucket", &input.source_bucket),
-        ("$.snapshot_bucket", &input.snapshot_bucket),
-        ("$.report.bucket", &input.report.bucket),
-    ] {
-        let name = core::bucket_name(v);
-        if name.is_empty() || name.contains('/') {
-            return Err(InvalidInput::new(
-                path,
-                format!("{v:?} is not a bucket name or ARN"),
-            ));
-        }
-    }
+    validate::check_key_prefix("$.report.prefix", &input.report.prefix)?;
     if let Some(job) = &input.job {
         if let Some(id) = &job.job_id
             && id != &input.job_id
@@ -327,7 +219,7 @@ fn validate(input: &AuditInput) -> Result<(), InvalidInput> {
                 ),
             ));
         }
-        if !matches!(job.status.as_str(), "Complete" | "Failed" | "Cancelled") {
+        if job.end().is_none() {
             return Err(InvalidInput::new(
                 "$.job.status",
                 format!(
@@ -347,7 +239,7 @@ fn conclude(
     report_found: bool,
 ) -> (Verdict, Option<CrossCheck>, Vec<String>) {
     let mut findings = Vec::new();
-    let job_failed = job.is_some_and(|j| j.status != "Complete");
+    let job_failed = job.is_some_and(|j| j.end() != Some(JobEnd::Complete));
     if let Some(j) = job.filter(|_| job_failed) {
         findings.push(format!("the job ended {}", j.status));
         if let Some(r) = &j.status_update_reason {
@@ -423,13 +315,23 @@ impl AuditReport {
     async fn get_manifest(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AuditError> {
         match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(o) => {
-                let body = o.body.collect().await.map_err(|e| {
-                    AuditError::Transient(Transient {
-                        operation: "GetObject".into(),
-                        detail: format!("reading s3://{bucket}/{key}: {e}"),
-                    })
-                })?;
-                Ok(Some(body.to_vec()))
+                let length = o.content_length();
+                match kit::body::read_capped(o.body, length, MAX_REPORT_MANIFEST_BYTES).await {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(kit::body::CappedReadError::TooLarge { limit }) => {
+                        Err(AuditError::ReportInvalid {
+                            bucket: bucket.to_owned(),
+                            key: key.to_owned(),
+                            reason: ReportProblem::ManifestTooLarge { limit },
+                        })
+                    }
+                    Err(kit::body::CappedReadError::Stream(e)) => {
+                        Err(AuditError::Transient(Transient {
+                            operation: "GetObject".into(),
+                            detail: format!("reading s3://{bucket}/{key}: {e}"),
+                        }))
+                    }
+                }
             }
             Err(e) => match kit::classify("GetObject", e) {
                 AwsFailure::Service(s) if s.is("NoSuchKey") || s.is("NoSuchBucket") => Ok(None),
@@ -446,7 +348,8 @@ impl AuditReport {
         mut tally: Tally,
         mut oversize: BufWriter<std::fs::File>,
     ) -> Result<(Tally, BufWriter<std::fs::File>, core::FileStats), AuditError> {
-        let bucket = file.bucket_name().to_owned();
+        // parse_manifest() has checked that every result file names a bucket.
+        let bucket = file.bucket_name().unwrap_or(&file.bucket).to_owned();
         let obj = match self
             .s3
             .get_object()
@@ -461,7 +364,7 @@ impl AuditReport {
                     AwsFailure::Service(s) if s.is("NoSuchKey") => AuditError::ReportInvalid {
                         bucket,
                         key: file.key.clone(),
-                        reason: "the manifest lists this result file but it does not exist".into(),
+                        reason: ReportProblem::ResultMissing,
                     },
                     other => other.into(),
                 });
@@ -484,9 +387,11 @@ impl AuditReport {
             }) => Err(AuditError::ReportInvalid {
                 bucket,
                 key: file.key.clone(),
-                reason: format!(
-                    "its MD5 is {actual} over {bytes} bytes but the manifest says {expected}"
-                ),
+                reason: ReportProblem::Md5Mismatch {
+                    expected,
+                    actual,
+                    bytes,
+                },
             }),
             Err(core::StreamError::Io(e)) => Err(AuditError::Transient(Transient {
                 operation: "GetObject".into(),
@@ -512,7 +417,19 @@ impl AuditReport {
             .send()
             .await
             .map_err(|e| AuditError::from(kit::classify("PutObject", e)))?;
-        Ok(out.e_tag().unwrap_or_default().trim_matches('"').to_owned())
+        // The ETag goes into a Batch Operations manifest location, where an empty one would be
+        // refused much later: a PutObject answer without one is S3 misbehaving, said now.
+        out.e_tag()
+            .map(|e| e.trim_matches('"').to_owned())
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| {
+                AuditError::ServiceError(ServiceFailure {
+                    operation: "PutObject".to_owned(),
+                    code: None,
+                    status: Some(200),
+                    message: format!("s3://{bucket}/{key} was written but S3 returned no ETag"),
+                })
+            })
     }
 }
 
@@ -524,7 +441,10 @@ impl Step for AuditReport {
 
     async fn handle(&self, input: AuditInput) -> Result<AuditRecord, AuditError> {
         validate(&input)?;
-        let report_bucket = core::bucket_name(&input.report.bucket).to_owned();
+        // validate() has checked that the name parses.
+        let report_bucket = core::bucket_name(&input.report.bucket)
+            .unwrap_or(&input.report.bucket)
+            .to_owned();
         let base = report_base(&input.report.prefix, &input.job_id);
         let manifest_key = format!("{base}/manifest.json");
         let record_ref = ObjectRef {
@@ -540,7 +460,7 @@ impl Step for AuditReport {
             None => {
                 // S3 writes a report whenever a task ran; none for a failed or cancelled job means
                 // nothing ran — a verdict. None for a complete job (or an unknown one) is an error.
-                if job.is_none_or(|j| j.status == "Complete") {
+                if job.is_none_or(|j| j.end() == Some(JobEnd::Complete)) {
                     return Err(AuditError::ReportNotFound {
                         bucket: report_bucket,
                         key: manifest_key,

@@ -5,7 +5,7 @@
 //! completion report of a failed job still tells what was copied.
 
 use aws_sdk_s3control::types::{JobDescriptor, JobStatus};
-use kit::{AccessDenied, AwsFailure, InvalidInput, Step, Transient};
+use kit::{AccessDenied, AwsFailure, InvalidInput, ServiceFailure, Step, Transient, validate};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -79,10 +79,10 @@ pub enum AwaitJobError {
     },
     /// S3 Control answered with an error this step does not expect.
     #[error("{0}")]
-    ServiceError(String),
+    ServiceError(ServiceFailure),
 }
 
-kit::step_error!(AwaitJobError);
+kit::step_error!(AwaitJobError, service => ServiceError);
 
 /// The step: an S3 Control client, built once.
 #[derive(Debug, Clone)]
@@ -104,26 +104,8 @@ impl AwaitJob {
 }
 
 fn validate(input: &Input) -> Result<(), InvalidInput> {
-    if input.account_id.len() != 12 || !input.account_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(InvalidInput::new(
-            "$.account_id",
-            format!("{:?} is not a 12-digit AWS account id", input.account_id),
-        ));
-    }
-    // Job ids are UUID-like: letters, digits and dashes (S3 Control: [a-zA-Z0-9\-\_]+, ≤ 36).
-    let id = &input.job_id;
-    if id.is_empty()
-        || id.len() > 36
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(InvalidInput::new(
-            "$.job_id",
-            format!("{id:?} is not a Batch Operations job id (1-36 letters, digits, - or _)"),
-        ));
-    }
-    Ok(())
+    validate::check_account_id("$.account_id", &input.account_id)?;
+    validate::check_job_id("$.job_id", &input.job_id)
 }
 
 /// Turns a job description into the step's output (pure; tested without S3).
@@ -182,8 +164,6 @@ impl Step for AwaitJob {
             .send()
             .await
             .map_err(|e| match kit::classify("DescribeJob", e) {
-                AwsFailure::Transient(t) => AwaitJobError::Transient(t),
-                AwsFailure::AccessDenied(a) => AwaitJobError::AccessDenied(a),
                 // Right after CreateJob the job may not be visible yet: worth another poll.
                 AwsFailure::Service(s)
                     if s.is("NoSuchJob") || s.is("NotFoundException") || s.status == Some(404) =>
@@ -197,13 +177,15 @@ impl Step for AwaitJob {
                         ),
                     })
                 }
-                AwsFailure::Service(s) => AwaitJobError::ServiceError(s.to_string()),
+                other => AwaitJobError::from(other),
             })?;
         let job = out.job.ok_or_else(|| {
-            AwaitJobError::ServiceError(format!(
-                "DescribeJob answered without a job for {}",
-                input.job_id
-            ))
+            AwaitJobError::ServiceError(ServiceFailure {
+                operation: "DescribeJob".to_owned(),
+                code: None,
+                status: Some(200),
+                message: format!("DescribeJob answered without a job for {}", input.job_id),
+            })
         })?;
         let output = summarize(&input.job_id, &job)?;
         tracing::info!(

@@ -19,11 +19,12 @@ pub mod verify;
 
 use aws_sdk_s3::Client;
 use kit::strum::{IntoStaticStr, VariantNames};
-use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Transient};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Transient, validate};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Folder, Neighbours, base_prefix, folders};
+pub use crate::verify::ManifestProblem;
 
 /// Default days between a backup date and the inventory delivery that describes it.
 pub const DEFAULT_LAG_DAYS: i64 = 2;
@@ -36,9 +37,9 @@ const RECENT_WINDOW_DAYS: i64 = 14;
 /// Rounds of the newest-day search when the newest days only hold incomplete deliveries.
 const NEWEST_ROUNDS: usize = 3;
 /// The earliest day a delivery can exist (S3 Inventory launched in late 2016).
-const EPOCH: &str = "2016-01-01";
+const EPOCH: Day = Day(time::macros::date!(2016 - 01 - 01));
 /// A manifest.json larger than this is refused rather than read into memory.
-const MAX_MANIFEST_BYTES: i64 = 64 * 1024 * 1024;
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The event: which bucket is backed up, where its inventory is delivered, for which day.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -116,8 +117,13 @@ pub enum LocateError {
     ManifestNotReady(String),
     /// The delivery exists but cannot be used: checksum mismatch, another source bucket, not
     /// CSV, malformed JSON, no data files.
-    #[error("{0}")]
-    ManifestInvalid(String),
+    #[error("{url}: {problem}")]
+    ManifestInvalid {
+        /// The delivery's `manifest.json`, as an `s3://` URL.
+        url: String,
+        /// What is wrong with it.
+        problem: ManifestProblem,
+    },
     /// S3 answered with an error this step does not expect.
     #[error("{0}")]
     ServiceError(ServiceFailure),
@@ -186,12 +192,14 @@ impl kit::Step for LocateManifest {
             }
             None => search.newest(self.today()).await?,
         };
-        let backup_date = folder.day.plus_days(-lag).ok_or_else(|| {
-            LocateError::ManifestInvalid(format!(
-                "delivery {} is too early for lag_days {lag}",
-                folder.stamp
-            ))
-        })?;
+        let backup_date =
+            folder
+                .day
+                .plus_days(-lag)
+                .ok_or_else(|| LocateError::ManifestInvalid {
+                    url: search.url(&folder.stamp),
+                    problem: ManifestProblem::TooEarlyForLag { lag },
+                })?;
         let key = folder.manifest_key(&search.base);
         tracing::info!(manifest = %key, backup_date = %backup_date, files = found.verified.data_file_count,
             bytes = found.verified.data_total_bytes, "manifest located");
@@ -215,22 +223,13 @@ impl kit::Step for LocateManifest {
 
 /// Checks the event before any request; returns `lag_days`.
 fn validate(input: &Input) -> Result<i64, InvalidInput> {
-    check_bucket("$.source_bucket", &input.source_bucket)?;
-    check_bucket("$.inventory.bucket", &input.inventory.bucket)?;
-    let id = &input.inventory.configuration_id;
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(InvalidInput::new(
-            "$.inventory.configuration_id",
-            format!(
-                "{id:?} is not an inventory configuration id (1–64 letters, digits, '-', '_', '.')"
-            ),
-        ));
-    }
+    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
+    validate::check_bucket("$.inventory.bucket", &input.inventory.bucket)?;
+    validate::check_key_prefix("$.inventory.prefix", &input.inventory.prefix)?;
+    validate::check_inventory_id(
+        "$.inventory.configuration_id",
+        &input.inventory.configuration_id,
+    )?;
     let lag = input.lag_days.unwrap_or(DEFAULT_LAG_DAYS);
     if !(0..=MAX_LAG_DAYS).contains(&lag) {
         return Err(InvalidInput::new(
@@ -239,35 +238,6 @@ fn validate(input: &Input) -> Result<i64, InvalidInput> {
         ));
     }
     Ok(lag)
-}
-
-/// S3's bucket naming rules (the subset that matters for a path): 3–63 characters, lowercase
-/// letters, digits, '.', '-', starting and ending with a letter or digit.
-fn check_bucket(path: &str, name: &str) -> Result<(), InvalidInput> {
-    let ok = (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && !name.contains("..");
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidInput::new(
-            path,
-            format!(
-                "{name:?} is not a bucket name (3–63 lowercase letters, digits, '.', '-'; give the \
-                 name, not an ARN or s3:// URL)"
-            ),
-        ))
-    }
 }
 
 /// A verified delivery.
@@ -335,9 +305,7 @@ impl Search<'_> {
         if past_folders && let Some(found) = self.newest_complete(&recent).await? {
             return Ok(found);
         }
-        let epoch: Day = EPOCH
-            .parse()
-            .map_err(|_| LocateError::ManifestInvalid("internal: bad epoch constant".to_owned()))?;
+        let epoch = EPOCH;
         // Search below the window when it was fully seen, else anywhere up to a far future.
         let mut hi = match (past_folders, recent.first()) {
             (true, Some(oldest)) => oldest.day.plus_days(-1),
@@ -390,19 +358,25 @@ impl Search<'_> {
             tokio::try_join!(self.get(&checksum_key), self.get(&manifest_key))?;
         let url = format!("s3://{}/{manifest_key}", self.bucket);
         let (Some((checksum, _)), Some((manifest, etag))) = (checksum, manifest) else {
-            return Err(LocateError::ManifestInvalid(format!(
-                "{url}: manifest.checksum and manifest.json must both exist; one is missing"
-            )));
+            return Err(LocateError::ManifestInvalid {
+                url,
+                problem: ManifestProblem::Missing,
+            });
         };
         let checksum = String::from_utf8_lossy(&checksum);
-        let verified = verify::verify(&manifest, &checksum, self.source_bucket)
-            .map_err(|why| LocateError::ManifestInvalid(format!("{url}: {why}")))?;
-        let etag = etag
+        let verified = match verify::verify(&manifest, &checksum, self.source_bucket) {
+            Ok(v) => v,
+            Err(problem) => return Err(LocateError::ManifestInvalid { url, problem }),
+        };
+        let Some(etag) = etag
             .map(|e| e.trim_matches('"').to_owned())
             .filter(|e| !e.is_empty())
-            .ok_or_else(|| {
-                LocateError::ManifestInvalid(format!("{url}: S3 returned no ETag for it"))
-            })?;
+        else {
+            return Err(LocateError::ManifestInvalid {
+                url,
+                problem: ManifestProblem::NoEtag,
+            });
+        };
         Ok(Found { verified, etag })
     }
 
@@ -424,20 +398,24 @@ impl Search<'_> {
                 };
             }
         };
-        if out.content_length().unwrap_or(0) > MAX_MANIFEST_BYTES {
-            return Err(LocateError::ManifestInvalid(format!(
-                "s3://{}/{key} is larger than {MAX_MANIFEST_BYTES} bytes: not an inventory manifest",
-                self.bucket
-            )));
-        }
         let etag = out.e_tag().map(str::to_owned);
-        let body = out.body.collect().await.map_err(|e| {
-            LocateError::Transient(Transient {
-                operation: "GetObject".to_owned(),
-                detail: format!("reading s3://{}/{key}: {e}", self.bucket),
-            })
-        })?;
-        Ok(Some((body.into_bytes().to_vec(), etag)))
+        let length = out.content_length();
+        let bytes = match kit::body::read_capped(out.body, length, MAX_MANIFEST_BYTES).await {
+            Ok(b) => b,
+            Err(kit::body::CappedReadError::TooLarge { limit }) => {
+                return Err(LocateError::ManifestInvalid {
+                    url: format!("s3://{}/{key}", self.bucket),
+                    problem: ManifestProblem::TooLarge { limit },
+                });
+            }
+            Err(kit::body::CappedReadError::Stream(e)) => {
+                return Err(LocateError::Transient(Transient {
+                    operation: "GetObject".to_owned(),
+                    detail: format!("reading s3://{}/{key}: {e}", self.bucket),
+                }));
+            }
+        };
+        Ok(Some((bytes, etag)))
     }
 
     /// The delivery folders of one day: one request (`Prefix=<base><day>`).

@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use audit_report::{AuditRecord, FailureClass, Verdict};
 use aws_sdk_sns::types::MessageAttributeValue;
+use kit::record::{AuditRecord, FailureClass, Verdict};
+use kit::validate::{self, ArnKind};
 use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -86,9 +87,27 @@ pub enum NotifyError {
     /// The step's role may not publish to the topic.
     #[error(transparent)]
     AccessDenied(#[from] AccessDenied),
+    /// SNS answered with an error this step does not expect.
+    #[error("{0}")]
+    ServiceError(ServiceFailure),
 }
 
-kit::step_error!(NotifyError);
+kit::step_error!(NotifyError, service => ServiceError);
+
+/// SNS error codes that mean "this message or topic is refused as configured": fix the topic or
+/// its key, not the code.
+const PUBLISH_REFUSALS: &[&str] = &[
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "ValidationException",
+    "KMSDisabled",
+    "KMSInvalidState",
+    "KMSNotFound",
+    "KMSOptInRequired",
+    "KMSAccessDenied",
+    "EndpointDisabled",
+    "InvalidSecurity",
+];
 
 /// A message ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,19 +353,8 @@ fn finish(
 
 /// Checks the event and builds its message.
 pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
-    let parts: Vec<&str> = input.topic_arn.split(':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
-        return Err(InvalidInput::new(
-            "$.topic_arn",
-            format!(
-                "{:?} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
-                input.topic_arn
-            ),
-        ));
-    }
-    if input.source_bucket.is_empty() {
-        return Err(InvalidInput::new("$.source_bucket", "must not be empty"));
-    }
+    validate::check_arn("$.topic_arn", &input.topic_arn, ArnKind::Topic)?;
+    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
     match (&input.audit, &input.failure) {
         (Some(a), None) => Ok(audit_message(&input.source_bucket, input.backup_date, a)),
         (None, Some(f)) => Ok(failure_message(&input.source_bucket, input.backup_date, f)),
@@ -415,14 +423,15 @@ impl Step for Notify {
             .send()
             .await
             .map_err(|e| match kit::classify("Publish", e) {
-                AwsFailure::Transient(t) => NotifyError::Transient(t),
-                AwsFailure::AccessDenied(a) => NotifyError::AccessDenied(a),
                 AwsFailure::Service(s) if s.is("NotFound") || s.is("NotFoundException") => {
                     NotifyError::TopicNotFound {
                         topic_arn: input.topic_arn.clone(),
                     }
                 }
-                AwsFailure::Service(s) => NotifyError::PublishRejected(s),
+                AwsFailure::Service(s) if PUBLISH_REFUSALS.iter().any(|c| s.is(c)) => {
+                    NotifyError::PublishRejected(s)
+                }
+                other => NotifyError::from(other),
             })?;
         let message_id = out.message_id().unwrap_or_default().to_owned();
         tracing::info!(
@@ -517,7 +526,8 @@ mod tests {
                 "TopicNotFound",
                 "PublishRejected",
                 "Transient",
-                "AccessDenied"
+                "AccessDenied",
+                "ServiceError"
             ]
         );
     }

@@ -12,7 +12,8 @@ use aws_sdk_s3control::types::{
     JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation, S3ObjectLockMode,
     S3StorageClass, S3Tag,
 };
-use kit::{AccessDenied, AwsFailure, Day, InvalidInput, Step, Transient};
+use kit::validate::{self, ArnKind};
+use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -94,18 +95,32 @@ pub enum SubmitJobError {
     /// S3 Control refused the job definition (bad role, manifest, bucket, or a token reused
     /// for a different request). Not retried: fix the input or the configuration.
     #[error("S3 Control refused the job: {0}")]
-    JobRejected(String),
+    JobRejected(ServiceFailure),
+    /// S3 Control answered something this step does not expect (an error listing jobs, a
+    /// created job without an id). Not retried.
+    #[error("{0}")]
+    ServiceError(ServiceFailure),
 }
 
-kit::step_error!(SubmitJobError);
+kit::step_error!(SubmitJobError, service => ServiceError);
 
-impl From<AwsFailure> for SubmitJobError {
-    fn from(f: AwsFailure) -> Self {
+impl SubmitJobError {
+    /// A failure of CreateJob: a service error there is the job being refused.
+    fn from_create_job(f: AwsFailure) -> Self {
         match f {
-            AwsFailure::Transient(t) => Self::Transient(t),
-            AwsFailure::AccessDenied(a) => Self::AccessDenied(a),
-            AwsFailure::Service(s) => Self::JobRejected(s.to_string()),
+            AwsFailure::Service(s) => Self::JobRejected(s),
+            other => Self::from(other),
         }
+    }
+
+    /// A request that could not be built: the SDK refused a value before sending it.
+    fn unbuildable(e: impl std::fmt::Display) -> Self {
+        Self::JobRejected(ServiceFailure {
+            operation: "CreateJob".to_owned(),
+            code: None,
+            status: None,
+            message: format!("the request could not be built: {e}"),
+        })
     }
 }
 
@@ -156,49 +171,14 @@ pub struct Plan {
     pub lock: Option<(String, DateTime)>,
 }
 
-fn bucket_name_ok(b: &str) -> bool {
-    (3..=63).contains(&b.len())
-        && b.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
-}
-
 /// Checks the input and derives the job's identity (pure).
 pub fn plan(input: &Input) -> Result<Plan, InvalidInput> {
-    if input.account_id.len() != 12 || !input.account_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(InvalidInput::new(
-            "$.account_id",
-            format!("{:?} is not a 12-digit AWS account id", input.account_id),
-        ));
-    }
-    for (path, b) in [
-        ("$.source_bucket", &input.source_bucket),
-        ("$.snapshot_bucket", &input.snapshot_bucket),
-        ("$.report.bucket", &input.report.bucket),
-    ] {
-        if !bucket_name_ok(b) {
-            return Err(InvalidInput::new(
-                path,
-                format!(
-                    "{b:?} is not an S3 bucket name (3-63 lowercase letters, digits, '-', '.')"
-                ),
-            ));
-        }
-    }
-    let arn_ok = input
-        .manifest
-        .arn
-        .strip_prefix("arn:aws:s3:::")
-        .and_then(|r| r.split_once('/'))
-        .is_some_and(|(b, k)| bucket_name_ok(b) && !k.is_empty());
-    if !arn_ok {
-        return Err(InvalidInput::new(
-            "$.manifest.arn",
-            format!(
-                "{:?} is not an S3 object ARN (arn:aws:s3:::bucket/key)",
-                input.manifest.arn
-            ),
-        ));
-    }
+    validate::check_account_id("$.account_id", &input.account_id)?;
+    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
+    validate::check_bucket("$.snapshot_bucket", &input.snapshot_bucket)?;
+    validate::check_bucket("$.report.bucket", &input.report.bucket)?;
+    validate::check_key_prefix("$.report.prefix", &input.report.prefix)?;
+    validate::check_arn("$.manifest.arn", &input.manifest.arn, ArnKind::S3Object)?;
     let etag = input.manifest.etag.trim().trim_matches('"').to_owned();
     if etag.is_empty() || etag.contains('"') {
         return Err(InvalidInput::new(
@@ -206,23 +186,7 @@ pub fn plan(input: &Input) -> Result<Plan, InvalidInput> {
             "the manifest's ETag is required (as S3 returned it, quotes optional)",
         ));
     }
-    let parts: Vec<&str> = input.role_arn.split(':').collect();
-    let role_ok = matches!(
-        parts.as_slice(),
-        ["arn", _, "iam", "", acct, role]
-            if acct.len() == 12
-                && acct.bytes().all(|b| b.is_ascii_digit())
-                && role.strip_prefix("role/").is_some_and(|n| !n.is_empty())
-    );
-    if !role_ok {
-        return Err(InvalidInput::new(
-            "$.role_arn",
-            format!(
-                "{:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
-                input.role_arn
-            ),
-        ));
-    }
+    validate::check_arn("$.role_arn", &input.role_arn, ArnKind::Role)?;
     let priority = input.priority.unwrap_or(10);
     if priority < 0 {
         return Err(InvalidInput::new(
@@ -369,18 +333,18 @@ impl Step for SubmitJob {
         let manifest_spec = JobManifestSpec::builder()
             .format(JobManifestFormat::S3InventoryReportCsv20161130)
             .build()
-            .map_err(|e| SubmitJobError::JobRejected(e.to_string()))?;
+            .map_err(SubmitJobError::unbuildable)?;
         let location = JobManifestLocation::builder()
             .object_arn(&input.manifest.arn)
             .e_tag(&plan.etag)
             .build()
-            .map_err(|e| SubmitJobError::JobRejected(e.to_string()))?;
+            .map_err(SubmitJobError::unbuildable)?;
         let tag = |k: &str, v: &str| {
             S3Tag::builder()
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| SubmitJobError::JobRejected(e.to_string()))
+                .map_err(SubmitJobError::unbuildable)
         };
         let tags = vec![
             tag("lakevault:source-bucket", &input.source_bucket)?,
@@ -420,9 +384,14 @@ impl Step for SubmitJob {
             )
             .send()
             .await
-            .map_err(|e| SubmitJobError::from(kit::classify("CreateJob", e)))?;
+            .map_err(|e| SubmitJobError::from_create_job(kit::classify("CreateJob", e)))?;
         let job_id = out.job_id.ok_or_else(|| {
-            SubmitJobError::JobRejected("CreateJob answered without a job id".to_owned())
+            SubmitJobError::ServiceError(ServiceFailure {
+                operation: "CreateJob".to_owned(),
+                code: None,
+                status: Some(200),
+                message: "CreateJob answered without a job id".to_owned(),
+            })
         })?;
         tracing::info!(%job_id, attempt = dead, source = %input.source_bucket, date = %input.backup_date, "job created");
         Ok(Output {

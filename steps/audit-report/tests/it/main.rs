@@ -1,0 +1,4 @@
+//! audit-report's integration tests: one binary (the SDK is linked once per crate).
+
+mod local_batch;
+mod moto;

@@ -1,0 +1,3 @@
+//! await-job's integration tests: one binary (the SDK is linked once per crate).
+
+mod await_job;

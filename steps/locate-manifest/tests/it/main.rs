@@ -1,0 +1,4 @@
+//! locate-manifest's integration tests: one binary (the SDK is linked once per crate).
+
+mod errors;
+mod moto;

@@ -1,0 +1,3 @@
+//! notify's integration tests: one binary (the SDK is linked once per crate).
+
+mod moto;

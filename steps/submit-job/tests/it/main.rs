@@ -1,0 +1,3 @@
+//! submit-job's integration tests: one binary (the SDK is linked once per crate).
+
+mod submit_job;
