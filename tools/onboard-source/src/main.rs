@@ -1,3 +1,6 @@
+//! The onboard-source command: parses the flags, onboards each `--bucket`, prints one JSON line
+//! per bucket (exit 1 if any failed, 2 for a malformed flag).
+
 use std::process::ExitCode;
 
 use clap::Parser;

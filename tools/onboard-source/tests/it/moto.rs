@@ -422,3 +422,22 @@ async fn an_unmergeable_or_too_large_policy_changes_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_legacy_bucket_name_is_refused_before_any_call() {
+    let moto = Moto::start_local_stack();
+    let (s3, counter) = counting_s3(&moto);
+    let onboarder = Onboarder::with_client(s3, Some(REGION.to_owned()));
+    let err = onboarder
+        .onboard(&request(), "Lake_Prod", false)
+        .await
+        .unwrap_err();
+    match &err {
+        OnboardError::InvalidInput(e) => {
+            assert_eq!(e.path, "--bucket");
+            assert!(e.message.contains("legacy bucket names"), "{e}");
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    assert_eq!(counter.count(), 0, "no request was sent");
+}

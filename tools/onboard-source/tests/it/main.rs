@@ -1,0 +1,5 @@
+//! onboard-source's tests: against the local stack's moto (`moto`), and the failure paths no
+//! emulator produces on a mocked S3 client (`errors`).
+
+mod errors;
+mod moto;
