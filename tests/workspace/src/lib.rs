@@ -1,6 +1,9 @@
 //! The registry of lakevault's steps, built from their Rust types: name, schemas, errorTypes.
 //! Workspace checks (schemas, state machine routing, end-to-end contracts) read it; a test
-//! makes sure every package under `steps/` is registered.
+//! makes sure every package under `steps/` is registered. [`diagram`] draws the state machine
+//! for the root README.
+
+pub mod diagram;
 
 use serde_json::Value;
 

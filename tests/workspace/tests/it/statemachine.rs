@@ -10,27 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn definition() -> Value {
-    let path = harness::workspace_root().join("statemachine/backup.asl.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Every state, nested Map/Parallel states included: (name, state).
-fn all_states(def: &Value, out: &mut Vec<(String, Value)>) {
-    if let Some(states) = def["States"].as_object() {
-        for (name, s) in states {
-            out.push((name.clone(), s.clone()));
-            for key in ["ItemProcessor", "Iterator"] {
-                if s.get(key).is_some() {
-                    all_states(&s[key], out);
-                }
-            }
-            for b in s["Branches"].as_array().into_iter().flatten() {
-                all_states(b, out);
-            }
-        }
-    }
-}
+use crate::support::{all_states, definition};
 
 /// `${SubmitJobFunctionArn}` → `submit-job`.
 fn step_of(task: &Value) -> Option<String> {
@@ -60,9 +40,7 @@ fn error_names(list: &Value) -> Vec<String> {
 }
 
 fn tasks() -> Vec<(String, Value, String)> {
-    let mut states = Vec::new();
-    all_states(&definition(), &mut states);
-    states
+    all_states(&definition())
         .into_iter()
         .filter(|(_, s)| s["Type"] == "Task")
         .map(|(n, s)| {
@@ -229,8 +207,7 @@ fn retries_are_for_what_retrying_can_fix() {
 
 #[test]
 fn polling_is_bounded_and_configurable() {
-    let mut states = Vec::new();
-    all_states(&definition(), &mut states);
+    let states = all_states(&definition());
     let wait = states
         .iter()
         .find(|(_, s)| s["Type"] == "Wait")

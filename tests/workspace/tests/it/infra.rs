@@ -23,6 +23,8 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+use crate::support::{all_states, definition, step_packages};
+
 fn root() -> PathBuf {
     harness::workspace_root()
 }
@@ -94,12 +96,6 @@ fn backup_template() -> Value {
     template(&root().join("infra/backup-account.yaml"))
 }
 
-fn definition() -> Value {
-    let path = root().join("statemachine/backup.asl.json");
-    let raw = std::fs::read_to_string(&path).expect("statemachine/backup.asl.json exists");
-    serde_json::from_str(&raw).expect("the definition is JSON")
-}
-
 /// Every string in a JSON document.
 fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
@@ -125,35 +121,6 @@ fn placeholders(asl: &Value) -> BTreeSet<String> {
         }
     }
     found
-}
-
-/// Every Task state (also inside Map/Parallel), by name.
-fn tasks(states: &Value, out: &mut BTreeMap<String, Value>) {
-    let Some(states) = states.as_object() else {
-        return;
-    };
-    for (name, state) in states {
-        if state["Type"] == "Task" {
-            out.insert(name.clone(), state.clone());
-        }
-        for nested in [&state["ItemProcessor"], &state["Iterator"]] {
-            tasks(&nested["States"], out);
-        }
-        if let Some(branches) = state["Branches"].as_array() {
-            branches.iter().for_each(|b| tasks(&b["States"], out));
-        }
-    }
-}
-
-/// The packages under steps/ that are workflow steps (everything but the shared kit).
-fn step_packages() -> BTreeSet<String> {
-    std::fs::read_dir(root().join("steps"))
-        .expect("steps/ exists")
-        .map(|e| e.expect("readable steps/ entry").path())
-        .filter(|p| p.join("Cargo.toml").exists())
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .filter(|n| n != "kit")
-        .collect()
 }
 
 /// `locate-manifest` → `LocateManifest`.
@@ -343,8 +310,11 @@ fn every_step_package_is_a_function() {
 #[test]
 fn functions_time_out_before_their_tasks() {
     let tpl = backup_template();
-    let mut found = BTreeMap::new();
-    tasks(&definition()["States"], &mut found);
+    // Every Task state (also inside Map/Parallel), by name.
+    let found: BTreeMap<String, Value> = all_states(&definition())
+        .into_iter()
+        .filter(|(_, s)| s["Type"] == "Task")
+        .collect();
     let mut checked = BTreeSet::new();
     for (name, task) in &found {
         let Some(target) = task["Parameters"]["FunctionName"].as_str() else {

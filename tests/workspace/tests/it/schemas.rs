@@ -63,12 +63,7 @@ fn committed_schemas_are_current() {
 #[test]
 fn registry_is_complete() {
     let registered: Vec<&str> = workspace_tests::steps().iter().map(|s| s.name).collect();
-    let root = harness::workspace_root().join("steps");
-    for entry in std::fs::read_dir(&root).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "kit" || !entry.path().join("Cargo.toml").exists() {
-            continue;
-        }
+    for name in crate::support::step_packages() {
         assert!(
             registered.contains(&name.as_str()),
             "steps/{name} is not registered in tests/workspace/src/lib.rs"
