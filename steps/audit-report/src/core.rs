@@ -5,13 +5,11 @@
 //! reuses one [`csv::ByteRecord`], so memory does not depend on the report's size. Succeeded rows
 //! cost a comparison and a counter; only failed rows are decoded and classified.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 use md5::{Digest, Md5};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use kit::record::{ClassSummary, FailureClass, Failures};
 

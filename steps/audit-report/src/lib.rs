@@ -597,7 +597,7 @@ mod tests {
     }
 
     #[test]
-    fn verdicts() {
+    fn the_verdict_follows_the_tally_and_the_job() {
         let (v, c, f) = conclude(&tally(3), Some(&job("Complete", 3, 3, 0)), true);
         assert_eq!(v, Verdict::Complete);
         assert!(c.unwrap().agrees);

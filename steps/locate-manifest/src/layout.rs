@@ -172,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn stamps() {
+    fn delivery_stamps_parse_to_their_day() {
         assert_eq!(parse_stamp("2021-04-02T01-00Z"), Some(day("2021-04-02")));
         for bad in [
             "2021-04-02",
@@ -185,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn neighbours() {
+    fn the_nearest_existing_days_are_named() {
         let f = |d: &str, c: bool| Folder {
             stamp: format!("{d}T01-00Z"),
             day: day(d),

@@ -209,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn refusals() {
+    fn each_manifest_problem_is_named_and_explained() {
         let check = |json: &str, want: &str| {
             let e = verify(json.as_bytes(), &md5(json.as_bytes()), "lake-prod").unwrap_err();
             assert!(e.to_string().contains(want), "{e}");

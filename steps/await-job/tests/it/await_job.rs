@@ -243,7 +243,7 @@ async fn mocked(status: u16, code: &'static str) -> AwaitJobError {
 }
 
 #[tokio::test]
-async fn throttling_no_such_job_and_access_denied_from_mocks() {
+async fn throttling_and_no_such_job_are_transient_and_denial_is_access_denied() {
     assert_eq!(
         mocked(400, "TooManyRequestsException").await.error_type(),
         "Transient"

@@ -52,7 +52,7 @@ async fn a_denied_listing_is_access_denied() {
 }
 
 #[tokio::test]
-async fn an_unexpected_s3_error_is_s3error() {
+async fn an_unexpected_s3_error_is_service_error() {
     let step = LocateManifest::new(s3_answering(400, "InvalidArgument"));
     let err = invoke(&step, event()).await.unwrap_err();
     assert_eq!(err.error_type, "ServiceError", "{}", err.error_message);

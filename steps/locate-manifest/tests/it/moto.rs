@@ -107,7 +107,7 @@ fn expect_error(r: Result<Value, Diagnostic>, error_type: &str) -> String {
 }
 
 #[tokio::test]
-async fn happy_path() {
+async fn the_backup_dates_delivery_is_found_and_verified() {
     let w = world().await;
     let r = w.deliver(datetime!(2021-04-02 01:00 UTC)).await;
     let out = w.run(w.event(Some("2021-03-31"))).await.unwrap();

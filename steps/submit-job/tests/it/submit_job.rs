@@ -397,7 +397,7 @@ async fn create_fails_with(status: u16, code: &'static str) -> &'static str {
 }
 
 #[tokio::test]
-async fn error_paths_from_mocks() {
+async fn throttling_denial_and_refusal_map_to_their_error_types() {
     assert_eq!(
         create_fails_with(400, "TooManyRequestsException").await,
         "Transient"
@@ -424,4 +424,18 @@ async fn error_paths_from_mocks() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Transient");
+
+    // An error listing jobs is not the job being refused: it is S3 Control answering something
+    // unexpected, reported with its operation and code.
+    let list = mock!(aws_sdk_s3control::Client::list_jobs)
+        .then_http_response(|| xml_error(400, "InvalidRequest"));
+    let client = mock_client!(aws_sdk_s3control, &[&list]);
+    let err = SubmitJob::new(client)
+        .handle(base_input())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, submit_job::SubmitJobError::ServiceError(s) if s.operation == "ListJobs" && s.is("InvalidRequest")),
+        "{err:?}"
+    );
 }
