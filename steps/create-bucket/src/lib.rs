@@ -1,15 +1,4 @@
-//! create-bucket: the dated snapshot bucket of one backup, locked down, created exactly once.
-//!
-//! The step is a convergence loop run once: work out the desired bucket (name, region, settings)
-//! from the input alone, read what exists, refuse a bucket that belongs to someone or something
-//! else before changing anything, apply only the settings that differ — the bucket policy last,
-//! since it refuses later changes — and read everything back to verify. A re-run with the same
-//! input therefore changes nothing; a run that died half-way is finished by the next.
-//!
-//! The code follows that loop, one file per part: [`contract`] (input, output, errors),
-//! [`plan`] (input → desired bucket, no AWS call), [`observe`] (what exists), `apply` (what
-//! differs, written), and here the wiring; [`naming`] and [`policy`] are the name rule and the
-//! lock-down policy.
+#![doc = include_str!("../README.md")]
 
 mod apply;
 pub mod contract;

@@ -291,7 +291,10 @@ pub async fn versioning_status(
         // error like any other; only the emulator's known shape is read.
         Err(SdkError::ServiceError(se)) if se.raw().status().is_success() => {
             match versioning_status_from_unparsed_body(se.raw().body().bytes()) {
-                Some(status) => Ok(status),
+                Some(status) => {
+                    tracing::debug!(bucket, "GetBucketVersioning read from moto's unparsed body");
+                    Ok(status)
+                }
                 None => {
                     Err(kit::classify("GetBucketVersioning", SdkError::ServiceError(se)).into())
                 }
@@ -349,6 +352,27 @@ mod tests {
             xml_text(r#"<GetBucketVersioningResponse xmlns="x"/>"#, "Status"),
             None
         );
+    }
+
+    #[test]
+    fn the_versioning_workaround_reads_only_motos_root_element() {
+        let read = |x: &str| versioning_status_from_unparsed_body(Some(x.as_bytes()));
+        let moto = r#"<?xml version="1.0" encoding="UTF-8"?>
+<GetBucketVersioningResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></GetBucketVersioningResponse>"#;
+        assert_eq!(read(moto), Some(Some("Enabled".to_owned())));
+        assert_eq!(read("<GetBucketVersioningResponse/>"), Some(None));
+        // Anything else stays the SDK's failure: S3's own root, other roots, no XML at all.
+        for other in [
+            r#"<?xml version="1.0"?><VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"#,
+            "<GetBucketVersioningResponseX><Status>Enabled</Status></GetBucketVersioningResponseX>",
+            "<Error><Status>Enabled</Status></Error>",
+            "Status: Enabled",
+            "",
+        ] {
+            assert_eq!(read(other), None, "{other}");
+        }
+        assert_eq!(versioning_status_from_unparsed_body(None), None);
+        assert_eq!(versioning_status_from_unparsed_body(Some(b"\xff<")), None);
     }
 
     #[test]
