@@ -1,10 +1,4 @@
-//! audit-report: reads every line of an S3 Batch Operations completion report.
-//!
-//! It fetches `<prefix>/job-<job_id>/manifest.json`, streams each result file through the
-//! [`core`] (MD5 verified in the same pass, memory flat whatever the size), classifies every
-//! failure, writes the complete list of oversize objects as a Batch Operations CSV manifest,
-//! cross-checks the totals with the job's progress summary, and persists the audit record at a
-//! deterministic key next to the report. Re-running with the same input writes the same record.
+#![doc = include_str!("../README.md")]
 
 pub mod core;
 

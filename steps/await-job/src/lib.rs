@@ -1,8 +1,4 @@
-//! `await-job`: one `DescribeJob`, reported as the workflow needs it.
-//!
-//! The state machine polls: it calls this step, waits while `finished` is false, and moves on
-//! to the audit once the job has ended — `Complete`, `Failed` or `Cancelled` alike, since the
-//! completion report of a failed job still tells what was copied.
+#![doc = include_str!("../README.md")]
 
 use aws_sdk_s3control::types::{JobDescriptor, JobStatus};
 use kit::{AccessDenied, AwsFailure, InvalidInput, ServiceFailure, Step, Transient, validate};

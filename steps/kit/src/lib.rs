@@ -1,12 +1,4 @@
-//! What every lakevault step shares.
-//!
-//! * [`entry`]: one binary, two modes (Lambda or a plain stdin→stdout command).
-//! * [`error`]: stable errorTypes and the classification of AWS SDK errors.
-//! * [`body`]: small S3 objects read whole, under a cap.
-//! * [`clients`]: AWS clients built once, honouring endpoint overrides.
-//! * [`date`]: the backup day.
-//! * [`record`]: the audit record, shared by the steps that write and read it.
-//! * [`validate`]: AWS name rules (buckets, accounts, regions, ARNs, job ids), once.
+#![doc = include_str!("../README.md")]
 
 pub mod body;
 pub mod clients;

@@ -1,18 +1,4 @@
-//! `locate-manifest`: finds the S3 Inventory delivery a backup is made from, and verifies it.
-//!
-//! The delivery made on `backup_date + lag_days` (the latest complete one that day) is picked;
-//! without a backup date, the newest complete delivery, and the backup date is its day minus
-//! `lag_days`. A delivery is complete when `manifest.checksum` exists and equals the MD5 of
-//! `manifest.json`; it must list the source bucket, be CSV (the only inventory format S3 Batch
-//! Operations read) and name at least one data file.
-//!
-//! **Cost does not grow with history.** Delivery folders are named by time and sort before
-//! anything else under the configuration's prefix (see [`layout`]), so:
-//! * a given day is one `ListObjectsV2` with `Prefix=<base><YYYY-MM-DD>`, then two GETs;
-//! * a missing day adds one `StartAfter` listing to name the nearest days that exist;
-//! * "the newest" is one `StartAfter` listing of the last two weeks; only when that window is
-//!   empty (an inventory that stopped, or backdated data) a binary search over days with
-//!   `StartAfter` + `MaxKeys=1` finds the newest day in ~12 requests.
+#![doc = include_str!("../README.md")]
 
 pub mod layout;
 pub mod verify;

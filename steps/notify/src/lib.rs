@@ -1,10 +1,4 @@
-//! notify: tells people what happened to a backup, through an SNS topic.
-//!
-//! One message per run: a subject readable at a glance (ASCII, at most 99 characters), a body a
-//! person can read followed by the JSON record, and message attributes (`outcome`,
-//! `source_bucket`, `backup_date`) that subscription filter policies can select on — e.g. a pager
-//! subscription with `{"outcome": ["failed"]}`. It accepts either the audit record (success path)
-//! or the `Error`/`Cause` a state machine `Catch` produced plus the state that failed.
+#![doc = include_str!("../README.md")]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

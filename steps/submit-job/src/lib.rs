@@ -1,10 +1,4 @@
-//! `submit-job`: one S3 Batch Operations copy job per snapshot, exactly once.
-//!
-//! The job copies every object of the inventory manifest into the snapshot bucket and writes a
-//! completion report of all tasks. Exactly once: the job's description identifies the
-//! snapshot, so a retried or redriven submit first looks for a job of the same snapshot and
-//! returns it (unless it ended `Failed`/`Cancelled`); the `ClientRequestToken` is derived from
-//! the snapshot's identity, so two racing submits still make one job.
+#![doc = include_str!("../README.md")]
 
 use aws_sdk_s3control::primitives::DateTime;
 use aws_sdk_s3control::types::{
