@@ -2,7 +2,9 @@
 //!
 //! Element names, list shapes (`<member>`) and the error envelope
 //! (`<ErrorResponse><Error><Code>…`, which is what the SDK's `rest_xml_wrapped_errors` parses)
-//! follow the SDK's own serializers and deserializers.
+//! follow the SDK's own serializers and deserializers. Requests are checked here (with
+//! [`crate::names`] and [`crate::spec`]); jobs and their statuses are [`crate::lifecycle`]'s, and a
+//! new job is handed to [`crate::engine`] to run.
 
 use std::sync::Arc;
 
@@ -13,12 +15,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use quick_xml::escape::escape;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::engine::{self, JobSpec};
-use crate::model::{CreateJobRequest, PutJobTaggingRequest, Tag};
-use crate::{BatchService, Job};
+use crate::engine;
+use crate::lifecycle::{BatchService, Job, JobStatus, NewJob, RequestedStatus, timestamp};
+use crate::model::{CreateJobRequest, PutJobTaggingRequest};
+use crate::names::{TagProblem, check_tags, is_account_id, role_arn_account};
+use crate::spec::{JobSpec, SpecError};
 
 const XMLNS: &str = "http://awss3control.amazonaws.com/doc/2018-08-20/";
 
@@ -40,14 +42,14 @@ pub fn router(state: Arc<BatchService>) -> Router {
 
 /// An S3 Control error response.
 #[derive(Debug)]
-pub(crate) struct ApiError {
+struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
 }
 
 impl ApiError {
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    fn invalid(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "InvalidRequest",
@@ -60,6 +62,25 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             code: "NoSuchJob",
             message: format!("The specified job does not exist: {id}"),
+        }
+    }
+}
+
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> Self {
+        ApiError::invalid(e.to_string())
+    }
+}
+
+impl From<TagProblem> for ApiError {
+    fn from(e: TagProblem) -> Self {
+        match e {
+            TagProblem::TooMany => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "TooManyTagsException",
+                message: e.to_string(),
+            },
+            TagProblem::BadLength { .. } => ApiError::invalid(e.to_string()),
         }
     }
 }
@@ -103,7 +124,7 @@ fn account(headers: &HeaderMap) -> Result<String, ApiError> {
         .get("x-amz-account-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+    if is_account_id(id) {
         Ok(id.to_owned())
     } else {
         Err(ApiError::invalid(
@@ -133,10 +154,6 @@ fn query_one(raw: Option<&str>, key: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v)
-}
-
-pub(crate) fn timestamp(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// The text of the first `<name>…</name>` element in `body`, tags included. The SDK writes
@@ -174,11 +191,7 @@ async fn create_job(
     // Idempotency first: a retried request answers the job it created, whatever happened since.
     {
         let jobs = state.lock();
-        if let Some(job) = jobs
-            .by_id
-            .values()
-            .find(|j| j.account == account && j.token == token)
-        {
+        if let Some(job) = jobs.by_token(&account, &token) {
             if job.request_fingerprint == text {
                 tracing::info!(job_id = %job.id, %token, "CreateJob retried: same job");
                 return Ok(create_job_result(&job.id));
@@ -194,7 +207,7 @@ async fn create_job(
     }
 
     let role_arn = req.role_arn.clone().unwrap_or_default();
-    let role_account = parse_role_arn(&role_arn).ok_or_else(|| {
+    let role_account = role_arn_account(&role_arn).ok_or_else(|| {
         ApiError::invalid(format!(
             "RoleArn {role_arn:?} is not an IAM role ARN (arn:aws:iam::<account-id>:role/<name>)."
         ))
@@ -226,9 +239,7 @@ async fn create_job(
     let tags = req.tags.clone().map(|t| t.member).unwrap_or_default();
     check_tags(&tags)?;
 
-    let id = uuid::Uuid::new_v4().to_string();
-    let job = Job {
-        id: id.clone(),
+    let job = Job::new(NewJob {
         account: account.clone(),
         token,
         request_fingerprint: text.to_owned(),
@@ -236,29 +247,13 @@ async fn create_job(
         priority,
         role_arn,
         confirmation_required: req.confirmation_required.unwrap_or(true),
-        status: "New",
-        status_update_reason: None,
-        creation_time: OffsetDateTime::now_utc(),
-        termination_date: None,
         raw_manifest: raw_element(text, "Manifest"),
         raw_operation: raw_element(text, "Operation"),
         raw_report: raw_element(text, "Report"),
-        spec: Arc::new(spec),
+        spec,
         tags,
-        total: 0,
-        succeeded: 0,
-        failed: 0,
-        active_since: None,
-        active_elapsed: std::time::Duration::ZERO,
-        failure_reasons: Vec::new(),
-        cancel: Arc::new(tokio::sync::Notify::new()),
-        cancel_requested: false,
-    };
-    {
-        let mut jobs = state.lock();
-        jobs.order.push(id.clone());
-        jobs.by_id.insert(id.clone(), job);
-    }
+    });
+    let id = state.lock().insert(job);
     tracing::info!(job_id = %id, %account, "job created");
     engine::start(Arc::clone(&state), id.clone());
     Ok(create_job_result(&id))
@@ -268,38 +263,6 @@ fn create_job_result(id: &str) -> Response {
     xml_ok(format!(
         "<CreateJobResult xmlns=\"{XMLNS}\"><JobId>{id}</JobId></CreateJobResult>"
     ))
-}
-
-/// The account of `arn:aws:iam::<account>:role/<name>`.
-fn parse_role_arn(arn: &str) -> Option<String> {
-    let rest = arn
-        .strip_prefix("arn:aws:iam::")
-        .or_else(|| arn.strip_prefix("arn:aws-cn:iam::"))
-        .or_else(|| arn.strip_prefix("arn:aws-us-gov:iam::"))?;
-    let (acct, res) = rest.split_once(':')?;
-    let ok = acct.len() == 12
-        && acct.bytes().all(|b| b.is_ascii_digit())
-        && res.strip_prefix("role/").is_some_and(|n| !n.is_empty());
-    ok.then(|| acct.to_owned())
-}
-
-fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
-    if tags.len() > 50 {
-        return Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "TooManyTagsException",
-            message: "A job can have at most 50 tags.".to_owned(),
-        });
-    }
-    for t in tags {
-        if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
-            return Err(ApiError::invalid(format!(
-                "Tag {:?}: keys are 1 to 128 characters, values at most 256.",
-                t.key
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn with_job<T>(
@@ -335,11 +298,11 @@ fn describe_xml(job: &Job, region: &str) -> String {
     let failures: String = job
         .failure_reasons
         .iter()
-        .map(|(c, r)| {
+        .map(|f| {
             format!(
                 "<member><FailureCode>{}</FailureCode><FailureReason>{}</FailureReason></member>",
-                escape(c.as_str()),
-                escape(r.as_str())
+                escape(f.code.as_str()),
+                escape(f.reason.as_str())
             )
         })
         .collect();
@@ -354,7 +317,7 @@ fn describe_xml(job: &Job, region: &str) -> String {
         conf = job.confirmation_required,
         desc = opt_el("Description", job.description.as_deref()),
         acct = job.account,
-        status = job.status,
+        status = job.status.as_str(),
         manifest = job.raw_manifest,
         operation = job.raw_operation,
         prio = job.priority,
@@ -390,10 +353,11 @@ async fn list_jobs(
 ) -> Result<Response, ApiError> {
     let account = account(&headers)?;
     let pairs = query_pairs(q.as_deref());
-    let statuses: Vec<&str> = pairs
+    // A status this service does not have (e.g. Paused) matches no job.
+    let statuses: Vec<Option<JobStatus>> = pairs
         .iter()
         .filter(|(k, _)| k == "jobStatuses")
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| JobStatus::parse(v))
         .collect();
     let max: usize = match query_one(q.as_deref(), "maxResults") {
         None => 1000,
@@ -416,7 +380,9 @@ async fn list_jobs(
         .iter()
         .rev()
         .filter_map(|id| jobs.by_id.get(id))
-        .filter(|j| j.account == account && (statuses.is_empty() || statuses.contains(&j.status)))
+        .filter(|j| {
+            j.account == account && (statuses.is_empty() || statuses.contains(&Some(j.status)))
+        })
         .collect();
     let page = matching.iter().skip(start).take(max);
     let members: String = page
@@ -426,7 +392,7 @@ async fn list_jobs(
                 j.id,
                 opt_el("Description", j.description.as_deref()),
                 j.priority,
-                j.status,
+                j.status.as_str(),
                 timestamp(j.creation_time),
                 opt_el("TerminationDate", j.termination_date.map(timestamp).as_deref()),
                 progress_xml(j)
@@ -450,41 +416,23 @@ async fn update_job_status(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let account = account(&headers)?;
-    let requested = query_one(q.as_deref(), "requestedJobStatus").unwrap_or_default();
+    let requested =
+        query_one(q.as_deref(), "requestedJobStatus").and_then(|r| RequestedStatus::parse(&r));
     let reason = query_one(q.as_deref(), "statusUpdateReason");
-    let status_error = |from: &str| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        code: "JobStatusException",
-        message: format!("The job cannot be moved from status {from} to {requested}."),
-    };
     let (status, reason) = with_job(&state, &account, &id, |job| {
-        match requested.as_str() {
-            "Ready" if job.status == "Suspended" => {
-                job.status = "Ready";
-            }
-            "Cancelled" if !job.is_terminal() && job.status != "Cancelling" => {
-                job.cancel_requested = true;
-                if job.status == "Active" {
-                    job.status = "Cancelling";
-                } else {
-                    job.status = "Cancelled";
-                    job.termination_date = Some(OffsetDateTime::now_utc());
-                }
-            }
-            "Ready" | "Cancelled" => return Err(status_error(job.status)),
-            _ => {
-                return Err(ApiError::invalid(
-                    "requestedJobStatus must be Ready or Cancelled.",
-                ));
-            }
-        }
+        let requested = requested
+            .ok_or_else(|| ApiError::invalid("requestedJobStatus must be Ready or Cancelled."))?;
+        job.request(requested).map_err(|refused| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "JobStatusException",
+            message: refused.to_string(),
+        })?;
         if reason.is_some() {
             job.status_update_reason = reason.clone();
         }
-        job.cancel.notify_waiters();
         Ok((job.status, job.status_update_reason.clone()))
     })?;
-    tracing::info!(job_id = %id, status, "job status updated");
+    tracing::info!(job_id = %id, %status, "job status updated");
     Ok(xml_ok(format!(
         "<UpdateJobStatusResult xmlns=\"{XMLNS}\"><JobId>{id}</JobId><Status>{status}</Status>{}</UpdateJobStatusResult>",
         opt_el("StatusUpdateReason", reason.as_deref())
@@ -571,22 +519,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn role_arns() {
-        assert_eq!(
-            parse_role_arn("arn:aws:iam::123456789012:role/batch").as_deref(),
-            Some("123456789012")
-        );
-        for bad in [
-            "",
-            "arn:aws:iam::123:role/x",
-            "arn:aws:iam::123456789012:user/x",
-            "arn:aws:iam::123456789012:role/",
-        ] {
-            assert_eq!(parse_role_arn(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn raw_elements_are_cut_whole() {
         let body = "<R><A>1</A><Manifest><Spec><Format>F</Format></Spec></Manifest><B/></R>";
         assert_eq!(
@@ -597,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn query_decoding() {
+    fn query_pairs_decode_percent_and_plus_and_repeat_keys() {
         let q = Some("jobStatuses=Active&jobStatuses=New&nextToken=a%2Bb&x");
         let pairs = query_pairs(q);
         assert_eq!(pairs.len(), 4);

@@ -1,4 +1,5 @@
-//! `local-batch [--port 0] [--max-copy-bytes N]`: the local S3 Batch Operations service.
+//! `local-batch [--port 0] [--max-copy-bytes N] [--max-manifest-bytes N]`: the local S3 Batch
+//! Operations service.
 //!
 //! Copies go to the S3 endpoint of the standard AWS variables (`AWS_ENDPOINT_URL_S3`, else
 //! `AWS_ENDPOINT_URL`). The first line on stdout is `listening on http://127.0.0.1:PORT`, so a
@@ -6,46 +7,41 @@
 
 use std::process::ExitCode;
 
-use local_batch::{BatchConfig, BatchService, serve};
+use clap::Parser;
+use local_batch::{BatchConfig, BatchService, serve, shutdown_signal};
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: local-batch [--port PORT] [--max-copy-bytes N]\n\n\
-         Serves the S3 Control job API (CreateJob, DescribeJob, ListJobs, UpdateJobStatus,\n\
-         UpdateJobPriority, job tagging) on 127.0.0.1 and runs S3PutObjectCopy jobs against the\n\
-         S3 endpoint of AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL."
-    );
-    ExitCode::from(2)
+/// Serves the S3 Control job API (CreateJob, DescribeJob, ListJobs, UpdateJobStatus,
+/// UpdateJobPriority, job tagging) on 127.0.0.1 and runs S3PutObjectCopy jobs against the S3
+/// endpoint of AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.
+#[derive(Debug, Parser)]
+#[command(name = "local-batch", version)]
+struct Args {
+    /// Port on 127.0.0.1 (0: any free one; the first stdout line says which).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Largest copy source in bytes (AWS: 5368709120).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    max_copy_bytes: Option<i64>,
+    /// Largest manifest object read, in bytes (default 268435456).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_manifest_bytes: Option<u64>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    use tracing_subscriber::EnvFilter;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .compact()
-        .try_init();
-
-    let mut port: u16 = 0;
-    let mut max_copy_bytes: Option<i64> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let value = args.next();
-        match (a.as_str(), value.as_deref().map(str::parse::<i64>)) {
-            ("--port", Some(Ok(p))) if (0..=65535).contains(&p) => port = p as u16,
-            ("--max-copy-bytes", Some(Ok(n))) if n > 0 => max_copy_bytes = Some(n),
-            _ => return usage(),
-        }
-    }
+    // Usage errors exit 2, as before clap.
+    let args = Args::parse();
+    kit::entry::init_tracing(false);
 
     let conf = kit::clients::load_sdk_config().await;
     let mut config = BatchConfig::from_sdk_config(&conf);
-    if let Some(n) = max_copy_bytes {
+    if let Some(n) = args.max_copy_bytes {
         config.max_copy_bytes = n;
     }
+    if let Some(n) = args.max_manifest_bytes {
+        config.max_manifest_bytes = n;
+    }
+    let port = args.port;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -61,7 +57,11 @@ async fn main() -> ExitCode {
         }
     }
     let state = BatchService::new(config);
-    match serve(listener, state, shutdown_signal()).await {
+    let stopped = async {
+        shutdown_signal().await;
+        tracing::info!("local-batch stopping");
+    };
+    match serve(listener, state, stopped).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("local-batch: {e}");
@@ -70,24 +70,26 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[test]
+    fn the_flags_of_the_readme_parse_and_bad_values_are_refused() {
+        let a = Args::try_parse_from(["local-batch", "--port", "0", "--max-copy-bytes", "100"])
+            .unwrap();
+        assert_eq!((a.port, a.max_copy_bytes), (0, Some(100)));
+        assert_eq!(Args::try_parse_from(["local-batch"]).unwrap().port, 0);
+        for bad in [
+            &["local-batch", "--port", "65536"][..],
+            &["local-batch", "--max-copy-bytes", "0"],
+            &["local-batch", "--port"],
+            &["local-batch", "--other", "1"],
+        ] {
+            let e = Args::try_parse_from(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
-    tracing::info!("local-batch stopping");
 }

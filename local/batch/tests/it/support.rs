@@ -1,0 +1,195 @@
+//! Shared by every module: moto and a local-batch per test, buckets, a copy job, polling, the report.
+
+use std::time::Duration;
+
+use aws_sdk_s3control::types::{
+    JobManifest, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation, JobReport,
+    JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation, S3StorageClass, S3Tag,
+};
+use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
+use local_batch::testkit::WrittenManifest;
+use local_batch::{BatchConfig, RunningBatch};
+use md5::{Digest, Md5};
+
+pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/batch-operations";
+
+pub(crate) struct Env {
+    _moto: Moto,
+    pub(crate) batch: RunningBatch,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) control: aws_sdk_s3control::Client,
+}
+
+pub(crate) async fn setup(tune: impl FnOnce(&mut BatchConfig)) -> Env {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    let mut config = BatchConfig::new(s3.clone());
+    tune(&mut config);
+    let batch = local_batch::spawn(config).await.unwrap();
+    let control = batch.s3control(&moto.sdk_config());
+    Env {
+        _moto: moto,
+        batch,
+        s3,
+        control,
+    }
+}
+
+pub(crate) async fn bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> String {
+    let b = unique_bucket(prefix);
+    s3.create_bucket().bucket(&b).send().await.unwrap();
+    b
+}
+
+pub(crate) async fn put(s3: &aws_sdk_s3::Client, b: &str, k: &str, body: &[u8]) {
+    s3.put_object()
+        .bucket(b)
+        .key(k)
+        .body(body.to_vec().into())
+        .content_type("text/plain")
+        .metadata("owner", "lake-team")
+        .send()
+        .await
+        .unwrap();
+}
+
+pub(crate) fn copy_job(
+    control: &aws_sdk_s3control::Client,
+    token: &str,
+    manifest: &WrittenManifest,
+    format: JobManifestFormat,
+    target: &str,
+    report_bucket: &str,
+) -> aws_sdk_s3control::operation::create_job::builders::CreateJobFluentBuilder {
+    control
+        .create_job()
+        .account_id(DEFAULT_ACCOUNT)
+        .client_request_token(token)
+        .confirmation_required(false)
+        .priority(10)
+        .role_arn(ROLE)
+        .description("test job")
+        .tags(
+            S3Tag::builder()
+                .key("snapshot")
+                .value(target)
+                .build()
+                .unwrap(),
+        )
+        .operation(
+            JobOperation::builder()
+                .s3_put_object_copy(
+                    S3CopyObjectOperation::builder()
+                        .target_resource(format!("arn:aws:s3:::{target}"))
+                        .storage_class(S3StorageClass::Standard)
+                        .build(),
+                )
+                .build(),
+        )
+        .manifest(
+            JobManifest::builder()
+                .spec(JobManifestSpec::builder().format(format).build().unwrap())
+                .location(
+                    JobManifestLocation::builder()
+                        .object_arn(&manifest.arn)
+                        .e_tag(&manifest.etag)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .report(
+            JobReport::builder()
+                .enabled(true)
+                .bucket(format!("arn:aws:s3:::{report_bucket}"))
+                .prefix("reports")
+                .format(JobReportFormat::ReportCsv20180820)
+                .report_scope(JobReportScope::AllTasks)
+                .build(),
+        )
+}
+
+pub(crate) async fn describe(
+    control: &aws_sdk_s3control::Client,
+    id: &str,
+) -> aws_sdk_s3control::types::JobDescriptor {
+    control
+        .describe_job()
+        .account_id(DEFAULT_ACCOUNT)
+        .job_id(id)
+        .send()
+        .await
+        .unwrap()
+        .job
+        .unwrap()
+}
+
+/// Polls until the job reaches `want` (or any terminal status when `want` is None).
+pub(crate) async fn wait_for(
+    control: &aws_sdk_s3control::Client,
+    id: &str,
+    want: Option<JobStatus>,
+) -> aws_sdk_s3control::types::JobDescriptor {
+    for _ in 0..1200 {
+        let job = describe(control, id).await;
+        let status = job.status.clone().unwrap();
+        let done = match &want {
+            Some(w) => &status == w,
+            None => matches!(
+                status,
+                JobStatus::Complete | JobStatus::Failed | JobStatus::Cancelled
+            ),
+        };
+        if done {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("job {id} never reached {want:?}");
+}
+
+/// One report row: (bucket, key, version, status, http, code, message).
+pub(crate) type Row = (String, String, String, String, String, String, String);
+
+pub(crate) async fn read_report(s3: &aws_sdk_s3::Client, bucket: &str, id: &str) -> Vec<Row> {
+    let get = |key: String| async move {
+        s3.get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"))
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+            .to_vec()
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get(format!("reports/job-{id}/manifest.json")).await).unwrap();
+    assert_eq!(manifest["Format"], "Report_CSV_20180820");
+    let mut rows = Vec::new();
+    for r in manifest["Results"].as_array().unwrap() {
+        let key = r["Key"].as_str().unwrap().to_owned();
+        assert!(
+            key.starts_with(&format!("reports/job-{id}/results/")),
+            "{key}"
+        );
+        assert!(key.ends_with(".csv"));
+        let body = get(key).await;
+        assert_eq!(r["MD5Checksum"], hex::encode(Md5::digest(&body)));
+        // Every field is quoted, as AWS writes them.
+        assert!(body.starts_with(b"\""));
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(body.as_slice());
+        for rec in rdr.deserialize::<Row>() {
+            let rec = rec.unwrap();
+            assert_eq!(rec.3, r["TaskExecutionStatus"].as_str().unwrap());
+            rows.push(rec);
+        }
+    }
+    rows.sort_by(|a, b| a.1.cmp(&b.1));
+    rows
+}
