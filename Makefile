@@ -34,9 +34,23 @@ test: venv node infra-venv
 demo: venv node build
 	target/debug/lakevault-local demo
 
-## make bench: the audit-report benchmark (1M and 10M rows, with a Python csv comparison).
-bench:
-	$(CARGO) bench --locked -p audit-report
+## make bench: the audit-report benchmark: the Rust core beside Python csv and DuckDB on the same
+## files (1M and 10M rows), ratios first (steps/audit-report/README.md, "Performance").
+## LAKEVAULT_BENCH_ROWS=100000 LAKEVAULT_BENCH_ROUNDS=1 make bench: a quick check.
+BENCH_VENV := .venv-bench
+BENCH_REQ := steps/audit-report/bench
+.PHONY: bench-venv
+bench: bench-venv
+	LAKEVAULT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" $(CARGO) bench --locked -p audit-report
+
+## make bench-venv: the benchmark's peers (pinned DuckDB) in .venv-bench.
+bench-venv: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: $(BENCH_REQ)/requirements.txt $(BENCH_REQ)/constraints.txt
+	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
+	echo '*' > $(BENCH_VENV)/.gitignore  # untracked without a line in the root .gitignore
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(BENCH_REQ)/requirements.txt -c $(BENCH_REQ)/constraints.txt
+	touch $@
 
 ## make build: every step and local tool (debug).
 build:

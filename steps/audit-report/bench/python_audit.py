@@ -1,21 +1,21 @@
 #!/usr/bin/env python3
-"""The comparison for `cargo bench -p audit-report`: the same audit as a plain Python csv loop.
+"""A peer for `cargo bench -p audit-report`: the same audit as a plain Python csv loop, MD5 included.
 
-Usage: python_audit.py RESULT_FILE EXPECTED_MD5 -> one JSON line (rows, failed, seconds, peak RSS).
-It does what the Rust core does, in one pass: MD5 of every byte, csv parsing, the task status,
-the HTTP status in whichever column it sits, the failure class, and a decoded sample key per class.
+Usage: python_audit.py RESULT_FILE EXPECTED_MD5 -> one JSON line (counts, seconds, peak RSS).
+It does what the Rust core does, in one pass: MD5 of every byte, csv parsing, the task status, the HTTP status
+in whichever column it sits, the failure class (audit_rule.py) and a decoded sample key per class.
 """
 import csv
 import hashlib
 import io
 import json
+import platform
 import resource
 import sys
 import time
 from urllib.parse import unquote_plus
 
-OVERSIZE = "copy source is larger than the maximum allowable size"
-TRANSIENT = {"SlowDown", "InternalError", "RequestTimeout", "ServiceUnavailable", "Throttling"}
+import audit_rule
 
 
 class HashingRaw(io.RawIOBase):
@@ -35,18 +35,6 @@ class HashingRaw(io.RawIOBase):
         return n
 
 
-def classify(code, status, message):
-    if code in ("", "InvalidRequest") and status in (None, 400) and OVERSIZE in message:
-        return "oversize"
-    if code in ("NoSuchKey", "NoSuchVersion") or (status == 404 and code != "NoSuchBucket"):
-        return "source_missing"
-    if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
-        return "access_denied"
-    if code in TRANSIENT or status == 429 or (status is not None and status >= 500):
-        return "transient"
-    return "other"
-
-
 def main():
     path, expected = sys.argv[1], sys.argv[2]
     start = time.perf_counter()
@@ -56,20 +44,18 @@ def main():
     classes = {}
     samples = {}
     for row in csv.reader(text):
+        if not row:
+            continue  # a blank line is no row (the Rust csv reader skips it too)
         rows += 1
-        if len(row) < 4:
-            continue
-        if row[3] == "succeeded":
+        status = row[3].strip(audit_rule.WS).lower() if len(row) > 3 else ""
+        if status == "succeeded":
             succeeded += 1
             continue
+        if status != "failed":
+            continue  # unparsed
         failed += 1
-        code, status = "", None
-        for f in row[4:6]:
-            if len(f) == 3 and f.isdigit():
-                status = int(f)
-            elif f:
-                code = f
-        cls = classify(code, status, row[6] if len(row) > 6 else "")
+        code, http = audit_rule.code_and_status(row[4:6])
+        cls = audit_rule.classify(code, http, row[6] if len(row) > 6 else "")
         classes[cls] = classes.get(cls, 0) + 1
         s = samples.setdefault(cls, [])
         if len(s) < 10:
@@ -80,8 +66,8 @@ def main():
     if actual != expected:
         sys.exit(f"MD5 mismatch: {actual} != {expected}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"rows": rows, "failed": failed, "seconds": seconds,
-                      "peak_rss_kib": peak, "classes": classes}))
+    print(json.dumps({**audit_rule.counts(rows, succeeded, failed, classes), "seconds": seconds,
+                      "peak_rss_kib": peak, "version": f"Python {platform.python_version()}"}))
 
 
 if __name__ == "__main__":
