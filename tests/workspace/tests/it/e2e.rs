@@ -257,35 +257,28 @@ fn schema(step: &str, kind: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
+/// `value` validates against the committed schema `schemas/<step>.<kind>.json`.
+fn assert_conforms(step: &str, kind: &str, value: &Value) {
+    let validator = jsonschema::validator_for(&schema(step, kind)).unwrap();
+    let errs: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errs.is_empty(),
+        "{step} {kind} {value} breaks its schema: {errs:?}"
+    );
+}
+
 /// Every Task input of the run validates against its step's committed input schema, and every
 /// successful output against its output schema.
 fn check_contracts(stack: &Stack) {
     let invocations = stack.lambda.invocations();
     assert!(!invocations.is_empty());
     for inv in invocations {
-        let input = jsonschema::validator_for(&schema(&inv.function, "input")).unwrap();
-        let errs: Vec<String> = input
-            .iter_errors(&inv.payload)
-            .map(|e| e.to_string())
-            .collect();
-        assert!(
-            errs.is_empty(),
-            "{} input {} breaks its schema: {errs:?}",
-            inv.function,
-            inv.payload
-        );
+        assert_conforms(&inv.function, "input", &inv.payload);
         if !inv.function_error {
-            let output = jsonschema::validator_for(&schema(&inv.function, "output")).unwrap();
-            let errs: Vec<String> = output
-                .iter_errors(&inv.response)
-                .map(|e| e.to_string())
-                .collect();
-            assert!(
-                errs.is_empty(),
-                "{} output {} breaks its schema: {errs:?}",
-                inv.function,
-                inv.response
-            );
+            assert_conforms(&inv.function, "output", &inv.response);
         }
     }
 }

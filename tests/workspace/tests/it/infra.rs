@@ -29,24 +29,28 @@ fn root() -> PathBuf {
     harness::workspace_root()
 }
 
-fn venv_bin(name: &str) -> PathBuf {
-    let path = root().join(".venv/bin").join(name);
+/// `<venv>/bin/<name>`, which `make <target>` installs (`why` says from what).
+fn installed(venv: &str, name: &str, target: &str, why: &str) -> PathBuf {
+    let path = root().join(venv).join("bin").join(name);
     assert!(
         path.exists(),
-        "{} not found: run `make venv` (cfn-lint comes with the pinned requirements)",
+        "{} not found: run `make {target}` ({why})",
         path.display()
     );
     path
 }
 
+fn venv_bin(name: &str) -> PathBuf {
+    installed(
+        ".venv",
+        name,
+        "venv",
+        "cfn-lint comes with the pinned requirements",
+    )
+}
+
 fn infra_venv_bin(name: &str) -> PathBuf {
-    let path = root().join(".venv-infra/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} not found: run `make infra-venv` (infra/requirements.txt)",
-        path.display()
-    );
-    path
+    installed(".venv-infra", name, "infra-venv", "infra/requirements.txt")
 }
 
 /// Every `infra/*.yaml`, sorted.
