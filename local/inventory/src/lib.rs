@@ -14,11 +14,12 @@
 //! The delivery time is a parameter ([`Delivery::at`]) so tests and demos can backdate it.
 //! [`deliver`] writes one; [`read_delivery`] and [`parse_data_file`] read one back.
 
+pub mod cli;
 pub mod field;
 pub mod key;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -38,6 +39,9 @@ pub use key::{BadKey, decode_key, encode_key};
 /// a file is compressed in memory before upload, so this bounds the memory a delivery needs.
 pub const DEFAULT_ROWS_PER_FILE: usize = 250_000;
 
+/// The largest object [`read_delivery`] reads (a `manifest.json` or one data file): 256 MiB.
+pub const MAX_READ_BYTES: u64 = 256 * 1024 * 1024;
+
 /// HeadObject calls in flight when a field needs one per object.
 const HEAD_CONCURRENCY: usize = 16;
 
@@ -52,13 +56,18 @@ pub enum Versions {
     All,
 }
 
+/// A version scope other than `current` and `all`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a version scope: use current or all")]
+pub struct UnknownVersions(pub String);
+
 impl std::str::FromStr for Versions {
-    type Err = String;
+    type Err = UnknownVersions;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "current" => Ok(Versions::Current),
             "all" => Ok(Versions::All),
-            _ => Err(format!("{s:?} is not a version scope: use current or all")),
+            _ => Err(UnknownVersions(s.to_owned())),
         }
     }
 }
@@ -238,6 +247,16 @@ pub enum Error {
     /// The delivery's parameters are unusable.
     #[error("invalid delivery: {0}")]
     Invalid(String),
+    /// An object to read back is larger than the limit ([`MAX_READ_BYTES`] unless given).
+    #[error("s3://{bucket}/{key} is larger than {limit} bytes, the most read_delivery reads")]
+    TooLarge {
+        /// Its bucket.
+        bucket: String,
+        /// Its key.
+        key: String,
+        /// The cap.
+        limit: u64,
+    },
     /// A data file could not be written or read.
     #[error("data file {file}: {message}")]
     DataFile {
@@ -725,18 +744,19 @@ pub fn parse_file_schema(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads one gzip CSV data file (no header) whose columns are `schema`.
+/// Reads one gzip CSV data file (no header) whose columns are `schema`, decompressing as it
+/// parses (no second copy of the file in memory).
 pub fn parse_data_file(gz: &[u8], schema: &[String]) -> Result<Vec<Row>, Error> {
-    let mut text = Vec::new();
-    MultiGzDecoder::new(gz)
-        .read_to_end(&mut text)
-        .map_err(|e| data_err("<data>", format!("not gzip: {e}")))?;
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
-        .from_reader(text.as_slice());
+        .from_reader(MultiGzDecoder::new(gz));
     let mut rows = Vec::new();
     for rec in r.records() {
-        let rec = rec.map_err(|e| data_err("<data>", e))?;
+        let rec = rec.map_err(|e| match e.kind() {
+            // The reader's only I/O is the decoder's.
+            csv::ErrorKind::Io(io) => data_err("<data>", format!("not gzip: {io}")),
+            _ => data_err("<data>", e),
+        })?;
         if rec.len() != schema.len() {
             return Err(data_err(
                 "<data>",
@@ -767,19 +787,29 @@ pub fn parse_data_file(gz: &[u8], schema: &[String]) -> Result<Vec<Row>, Error> 
 }
 
 /// Reads a delivery back: its manifest and every row of its data files (for tests and tools;
-/// all rows in memory).
+/// all rows in memory; no object larger than [`MAX_READ_BYTES`] is read).
 pub async fn read_delivery(
     s3: &Client,
     bucket: &str,
     manifest_key: &str,
 ) -> Result<(Manifest, Vec<Row>), Error> {
-    let body = get(s3, bucket, manifest_key).await?;
+    read_delivery_within(s3, bucket, manifest_key, MAX_READ_BYTES).await
+}
+
+/// As [`read_delivery`], reading no object larger than `limit` bytes ([`Error::TooLarge`]).
+pub async fn read_delivery_within(
+    s3: &Client,
+    bucket: &str,
+    manifest_key: &str,
+    limit: u64,
+) -> Result<(Manifest, Vec<Row>), Error> {
+    let body = get(s3, bucket, manifest_key, limit).await?;
     let manifest: Manifest = serde_json::from_slice(&body)
         .map_err(|e| data_err(manifest_key, format!("not a manifest.json: {e}")))?;
     let schema = parse_file_schema(&manifest.file_schema);
     let mut rows = Vec::new();
     for f in &manifest.files {
-        let gz = get(s3, bucket, &f.key).await?;
+        let gz = get(s3, bucket, &f.key, limit).await?;
         let md5 = hex::encode(Md5::digest(&gz));
         if md5 != f.md5_checksum {
             return Err(data_err(
@@ -795,7 +825,8 @@ pub async fn read_delivery(
     Ok((manifest, rows))
 }
 
-async fn get(s3: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
+/// An object's bytes, refusing more than `limit`.
+async fn get(s3: &Client, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>, Error> {
     let o = s3
         .get_object()
         .bucket(bucket)
@@ -803,12 +834,29 @@ async fn get(s3: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
         .send()
         .await
         .map_err(|e| aws("GetObject", e))?;
-    let bytes = o.body.collect().await.map_err(|e| {
+    let too_large = || Error::TooLarge {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        limit,
+    };
+    if o.content_length()
+        .is_some_and(|n| u64::try_from(n).unwrap_or(0) > limit)
+    {
+        return Err(too_large());
+    }
+    let mut body = o.body;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.try_next().await.map_err(|e| {
         Error::Aws(format!(
             "GetObject s3://{bucket}/{key}: reading the body: {e}"
         ))
-    })?;
-    Ok(bytes.into_bytes().to_vec())
+    })? {
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// Writes `rows` as one gzip CSV data file, exactly as [`deliver`] does (for tests that need a

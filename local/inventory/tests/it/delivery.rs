@@ -1,9 +1,11 @@
-//! The local inventory against moto: layout, format, odd keys, splitting, versions, the CLI.
+//! Deliveries written and read back: layout, format, odd keys, splitting, versions, the CLI.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use harness::{Moto, unique_bucket};
-use local_inventory::{Delivery, Field, Versions, parse_file_schema, read_delivery};
+use local_inventory::{
+    Delivery, Error, Field, Versions, parse_file_schema, read_delivery, read_delivery_within,
+};
 use md5::{Digest, Md5};
 use time::macros::datetime;
 
@@ -153,7 +155,7 @@ async fn odd_keys_round_trip_through_a_delivery() {
 }
 
 #[tokio::test]
-async fn all_versions_with_delete_markers() {
+async fn all_versions_list_every_version_and_delete_marker() {
     let moto = Moto::start();
     let s3 = moto.s3();
     let (src, dst) = (unique_bucket("src"), unique_bucket("inv"));
@@ -280,7 +282,7 @@ async fn missing_source_bucket_is_an_error_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn the_cli_delivers() {
+async fn the_cli_delivers_and_a_bad_flag_exits_2() {
     let moto = Moto::start();
     let s3 = moto.s3();
     let (src, dst) = (unique_bucket("src"), unique_bucket("inv"));
@@ -329,4 +331,32 @@ async fn the_cli_delivers() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Colour"));
+}
+
+#[tokio::test]
+async fn reading_a_delivery_back_refuses_an_object_over_the_limit() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    let (src, dst) = (unique_bucket("src"), unique_bucket("inv"));
+    bucket(&s3, &src).await;
+    bucket(&s3, &dst).await;
+    put(&s3, &src, "k", "1234").await;
+    let d = Delivery::new(&src, &dst, "", "daily", datetime!(2021-04-02 01:00 UTC));
+    let report = local_inventory::deliver(&s3, &d).await.unwrap();
+    let err = read_delivery_within(&s3, &dst, &report.manifest_key, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TooLarge { key, limit: 10, .. } if key == &report.manifest_key),
+        "{err}"
+    );
+    // Within the default limit the same delivery reads back.
+    assert_eq!(
+        read_delivery(&s3, &dst, &report.manifest_key)
+            .await
+            .unwrap()
+            .1
+            .len(),
+        1
+    );
 }

@@ -1,0 +1,3 @@
+//! The local inventory against moto: layout, format, odd keys, splitting, versions, the CLI.
+
+mod delivery;
