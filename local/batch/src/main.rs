@@ -33,7 +33,13 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     kit::entry::init_tracing(false);
 
-    let conf = kit::clients::load_sdk_config().await;
+    let conf = match kit::clients::load_sdk_config().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("local-batch: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut config = BatchConfig::from_sdk_config(&conf);
     if let Some(n) = args.max_copy_bytes {
         config.max_copy_bytes = n;

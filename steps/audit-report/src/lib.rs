@@ -142,8 +142,8 @@ pub struct AuditReport {
 
 impl AuditReport {
     /// Builds the step from the environment (region, credentials, endpoints).
-    pub async fn from_env() -> Result<Self, std::convert::Infallible> {
-        let conf = kit::clients::load_sdk_config().await;
+    pub async fn from_env() -> Result<Self, kit::clients::ConfigError> {
+        let conf = kit::clients::load_sdk_config().await?;
         Ok(Self::new(kit::clients::s3(&conf)))
     }
 
@@ -189,7 +189,7 @@ impl JobSummary {
 
 fn validate(input: &AuditInput) -> Result<(), InvalidInput> {
     validate::check_job_id("$.job_id", &input.job_id)?;
-    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
+    validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
     validate::check_bucket("$.snapshot_bucket", &input.snapshot_bucket)?;
     if core::bucket_name(&input.report.bucket).is_none() {
         return Err(InvalidInput::new(

@@ -88,8 +88,8 @@ pub struct AwaitJob {
 
 impl AwaitJob {
     /// From the environment (region, credentials, `AWS_ENDPOINT_URL_S3_CONTROL`).
-    pub async fn from_env() -> Result<Self, std::convert::Infallible> {
-        let conf = kit::clients::load_sdk_config().await;
+    pub async fn from_env() -> Result<Self, kit::clients::ConfigError> {
+        let conf = kit::clients::load_sdk_config().await?;
         Ok(Self::new(kit::clients::s3control(&conf)))
     }
 

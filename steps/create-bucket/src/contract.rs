@@ -236,6 +236,9 @@ pub enum ConfigError {
     /// buckets whose input names none.
     #[error("no AWS region configured; set AWS_REGION")]
     NoRegion,
+    /// A `LAKEVAULT_*_TIMEOUT_SECONDS` variable is not a number of seconds.
+    #[error(transparent)]
+    Timeouts(#[from] kit::clients::ConfigError),
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ impl CreateBucket {
 
     /// Reads the AWS configuration from the environment and builds the client, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let conf = kit::clients::load_sdk_config().await;
+        let conf = kit::clients::load_sdk_config().await?;
         if conf.region().is_none() {
             return Err(ConfigError::NoRegion);
         }

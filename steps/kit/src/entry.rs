@@ -21,7 +21,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use serde_json::value::RawValue;
+
 use crate::error::{ENTRY_ERROR_TYPES, InvalidInput, StepError};
+use crate::event::{MAX_EVENT_BYTES, parse_event};
 
 /// A workflow step: typed input, typed output, typed errors.
 pub trait Step: Send + Sync + 'static {
@@ -83,7 +86,9 @@ pub fn canonical(v: Value) -> Value {
 }
 
 /// Runs one event through a step, from raw JSON to raw JSON. Used by both modes (and tests).
+/// Only a JSON object is an event (see [`crate::event`]).
 pub async fn invoke<S: Step>(step: &S, event: Value) -> Result<Value, Diagnostic> {
+    crate::event::check_object(&event).map_err(|e| diagnostic_of(&e))?;
     let input: S::Input = serde_path_to_error::deserialize(event)
         .map_err(|e| diagnostic_of(&InvalidInput::from_serde(e)))?;
     match step.handle(input).await {
@@ -143,9 +148,13 @@ where
     };
 
     if lambda {
-        let handler = service_fn(move |ev: LambdaEvent<Value>| {
+        // The payload arrives as text so that parse_event sees it as sent (duplicate keys).
+        let handler = service_fn(move |ev: LambdaEvent<Box<RawValue>>| {
             let step = Arc::clone(&step);
-            async move { invoke(&*step, ev.payload).await }
+            async move {
+                let event = parse_event(ev.payload.get()).map_err(|e| diagnostic_of(&e))?;
+                invoke(&*step, event).await
+            }
         });
         match lambda_runtime::run(handler).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -161,16 +170,15 @@ where
 
 async fn run_once<S: Step>(step: &S) -> ExitCode {
     let mut raw = String::new();
-    let result = match std::io::stdin().read_to_string(&mut raw) {
+    // One byte over the cap is enough to know the event is too large.
+    let limit = (MAX_EVENT_BYTES + 1) as u64;
+    let result = match std::io::stdin().take(limit).read_to_string(&mut raw) {
         Err(e) => Err(diagnostic_of(&InvalidInput::new(
             "$",
             format!("could not read the event from stdin: {e}"),
         ))),
-        Ok(_) => match serde_json::from_str::<Value>(&raw) {
-            Err(e) => Err(diagnostic_of(&InvalidInput::new(
-                "$",
-                format!("stdin is not one JSON document: {e}"),
-            ))),
+        Ok(_) => match parse_event(&raw) {
+            Err(e) => Err(diagnostic_of(&e)),
             Ok(event) => invoke(step, event).await,
         },
     };

@@ -85,16 +85,138 @@ impl InvalidInput {
         }
     }
 
-    /// Reports a serde failure with the path of the field where it happened.
+    /// Reports a serde failure with the path of the field where it happened, in JSON words (no
+    /// Rust type names) and with any quoted value cut short.
     pub fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
-        let path = err.path().to_string();
-        let path = if path == "." || path.is_empty() {
-            "$".to_owned()
-        } else {
-            format!("$.{path}")
-        };
-        Self::new(path, err.into_inner().to_string())
+        let path = json_path(&err.path().to_string());
+        Self::new(path, readable_serde_message(&err.into_inner().to_string()))
     }
+}
+
+/// `$`-rooted JSON path from serde_path_to_error's (`inventory.bucket`, `[0]`, `.`).
+pub fn json_path(p: &str) -> String {
+    if p == "." || p.is_empty() {
+        "$".to_owned()
+    } else if p.starts_with('[') {
+        format!("${p}")
+    } else {
+        format!("$.{p}")
+    }
+}
+
+/// The longest message an `InvalidInput` built from a serde error carries.
+const SERDE_MESSAGE_LIMIT: usize = 400;
+
+/// serde's message for a JSON reader: Rust type names become JSON words (`expected struct
+/// Input` → `expected a JSON object`, `expected i64` → `expected an integer`), and every quoted
+/// value longer than [`crate::validate::QUOTE_LIMIT`] characters is cut, so a megabyte string in
+/// the event does not come back as a megabyte errorMessage.
+pub fn readable_serde_message(msg: &str) -> String {
+    let cut = cut_quoted(msg);
+    let mut out = String::with_capacity(cut.len());
+    let mut words = cut.split(' ').peekable();
+    let mut prev = "";
+    while let Some(w) = words.next() {
+        let (word, tail) = split_punct(w);
+        let replaced = match (prev, word) {
+            ("expected", "struct") | ("expected", "map") => {
+                // Drop the struct's name that follows.
+                if word == "struct" {
+                    words.next();
+                }
+                Some("a JSON object".to_owned())
+            }
+            ("expected", "enum") => {
+                words.next();
+                Some("one of the allowed values".to_owned())
+            }
+            (
+                "expected",
+                "i8" | "i16" | "i32" | "i64" | "isize" | "u8" | "u16" | "u32" | "u64" | "usize",
+            ) => Some(format!("an integer{}", integer_range(word))),
+            ("expected", "f32" | "f64") => Some("a number".to_owned()),
+            ("type:", "map") => Some("object".to_owned()),
+            ("type:", "sequence") => Some("array".to_owned()),
+            ("a", "sequence") => Some("JSON array".to_owned()),
+            ("a", "map") => Some("JSON object".to_owned()),
+            _ => None,
+        };
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        match replaced {
+            Some(r) => {
+                out.push_str(&r);
+                out.push_str(tail);
+            }
+            None => out.push_str(w),
+        }
+        prev = word;
+    }
+    let out = out.replace("a borrowed string", "a string");
+    if out.chars().count() > SERDE_MESSAGE_LIMIT {
+        let mut s: String = out.chars().take(SERDE_MESSAGE_LIMIT).collect();
+        s.push('…');
+        s
+    } else {
+        out
+    }
+}
+
+fn integer_range(rust_type: &str) -> &'static str {
+    match rust_type {
+        "u8" => " from 0 to 255",
+        "u16" => " from 0 to 65535",
+        "u32" => " from 0 to 4294967295",
+        "i32" => " from -2147483648 to 2147483647",
+        "u64" | "usize" => " from 0 to 18446744073709551615",
+        _ => "",
+    }
+}
+
+/// `word,` → (`word`, `,`): trailing punctuation kept apart from the word.
+fn split_punct(w: &str) -> (&str, &str) {
+    let end = w.trim_end_matches([',', '.', ';', ':']).len();
+    // "type:" keeps its colon: it is matched as a word.
+    if w.ends_with(':') && w.len() > 1 && &w[..w.len() - 1] == "type" {
+        return (w, "");
+    }
+    (&w[..end], &w[end..])
+}
+
+/// Cuts every run between a pair of `"` or `` ` `` longer than the quote limit.
+fn cut_quoted(msg: &str) -> String {
+    let limit = crate::validate::QUOTE_LIMIT;
+    let mut out = String::with_capacity(msg.len().min(4096));
+    let mut chars = msg.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' && c != '`' {
+            continue;
+        }
+        let mut run = 0usize;
+        let mut cut = false;
+        while let Some(&n) = chars.peek() {
+            if n == c {
+                break;
+            }
+            chars.next();
+            run += 1;
+            if run <= limit {
+                out.push(n);
+            } else if !cut {
+                out.push('…');
+                cut = true;
+            }
+        }
+        if let Some(close) = chars.next() {
+            out.push(close);
+        }
+        if cut {
+            out.push_str(&format!(" ({run} characters)"));
+        }
+    }
+    out
 }
 
 /// A failure worth retrying as is: throttling, a 5xx, a timeout, a dropped connection.
@@ -233,10 +355,11 @@ where
             let status = se.raw().status().as_u16();
             let err = se.into_err();
             let code = err.code().map(str::to_owned);
-            let message = err
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| source_chain(&err));
+            // Without an AWS error document (a proxy's or load balancer's 503 page), the SDK's
+            // own text is only "unhandled error"; say what was actually received instead.
+            let message = err.message().map(str::to_owned).unwrap_or_else(|| {
+                format!("HTTP {status} without an AWS error code or message in the body")
+            });
             let code_ref = code.as_deref().unwrap_or("");
             let detail = format!(
                 "{} HTTP {status}: {message}",
@@ -288,6 +411,36 @@ pub fn source_chain(err: &(dyn StdError + 'static)) -> String {
 mod tests {
     use super::*;
     use aws_sdk_s3::operation::get_object::GetObjectError;
+
+    #[test]
+    fn serde_messages_speak_json_and_quote_short() {
+        assert_eq!(
+            readable_serde_message("invalid type: sequence, expected struct Input"),
+            "invalid type: array, expected a JSON object"
+        );
+        assert_eq!(
+            readable_serde_message("invalid type: string \"x\", expected i64"),
+            "invalid type: string \"x\", expected an integer"
+        );
+        assert_eq!(
+            readable_serde_message("invalid type: map, expected a borrowed string"),
+            "invalid type: object, expected a string"
+        );
+        let long = format!(
+            "invalid type: string \"{}\", expected u32",
+            "a".repeat(1 << 20)
+        );
+        let m = readable_serde_message(&long);
+        assert!(m.len() < 300, "{}", m.len());
+        assert!(m.contains("(1048576 characters)"), "{m}");
+        assert!(
+            m.ends_with("expected an integer from 0 to 4294967295"),
+            "{m}"
+        );
+        assert_eq!(json_path("[0]"), "$[0]");
+        assert_eq!(json_path("inventory.bucket"), "$.inventory.bucket");
+        assert_eq!(json_path("."), "$");
+    }
     use aws_sdk_s3::types::error::NoSuchKey;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;

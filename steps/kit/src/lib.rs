@@ -5,6 +5,7 @@ pub mod clients;
 pub mod date;
 pub mod entry;
 pub mod error;
+pub mod event;
 pub mod policy;
 pub mod record;
 pub mod validate;

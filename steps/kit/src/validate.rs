@@ -126,6 +126,36 @@ pub fn check_bucket(path: &str, name: &str) -> Result<(), InvalidInput> {
     }
 }
 
+/// Checks a source bucket's name at `path`: [`check_bucket`], and when the name is a legacy
+/// us-east-1 name (uppercase letters, `_`, up to 255 characters), a message that says so.
+pub fn check_source_bucket(path: &str, name: &str) -> Result<(), InvalidInput> {
+    let problem = match bucket_name_problem(name) {
+        None => return Ok(()),
+        Some(p) => p,
+    };
+    let legacy = (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && matches!(
+            problem,
+            BucketNameProblem::Length(_) | BucketNameProblem::Character(_)
+        );
+    if legacy {
+        Err(InvalidInput::new(
+            path,
+            format!(
+                "{} is not a bucket name: it {problem}; legacy bucket names (uppercase letters, \
+                 '_', more than 63 characters: allowed in us-east-1 before March 2018) are not \
+                 supported",
+                quote(name)
+            ),
+        ))
+    } else {
+        check_bucket(path, name)
+    }
+}
+
 /// Checks a 12-digit AWS account id at `path`.
 pub fn check_account_id(path: &str, id: &str) -> Result<(), InvalidInput> {
     if is_account_id(id) {
@@ -493,6 +523,17 @@ mod tests {
         let e = check_bucket("$.b", "arn:aws:s3:::lake").unwrap_err();
         assert_eq!(e.path, "$.b");
         assert!(e.message.contains("not an ARN or URL"), "{e}");
+    }
+
+    #[test]
+    fn legacy_source_names_are_refused_saying_so() {
+        for legacy in ["Lake_Prod", "lake_prod", &"a".repeat(100)] {
+            let e = check_source_bucket("$.source_bucket", legacy).unwrap_err();
+            assert!(e.message.contains("legacy bucket names"), "{e}");
+        }
+        let e = check_source_bucket("$.source_bucket", "xn--lake").unwrap_err();
+        assert!(!e.message.contains("legacy"), "{e}");
+        assert!(check_source_bucket("$.source_bucket", "lake.prod").is_ok());
     }
 
     #[test]

@@ -132,8 +132,8 @@ pub struct LocateManifest {
 
 impl LocateManifest {
     /// Builds the client from the environment (region, credentials, `AWS_ENDPOINT_URL…`).
-    pub async fn from_env() -> Result<Self, std::convert::Infallible> {
-        let conf = kit::clients::load_sdk_config().await;
+    pub async fn from_env() -> Result<Self, kit::clients::ConfigError> {
+        let conf = kit::clients::load_sdk_config().await?;
         Ok(Self::new(kit::clients::s3(&conf)))
     }
 
@@ -209,7 +209,7 @@ impl kit::Step for LocateManifest {
 
 /// Checks the event before any request; returns `lag_days`.
 fn validate(input: &Input) -> Result<i64, InvalidInput> {
-    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
+    validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
     validate::check_bucket("$.inventory.bucket", &input.inventory.bucket)?;
     validate::check_key_prefix("$.inventory.prefix", &input.inventory.prefix)?;
     validate::check_inventory_id(

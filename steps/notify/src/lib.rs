@@ -348,7 +348,7 @@ fn finish(
 /// Checks the event and builds its message.
 pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
     validate::check_arn("$.topic_arn", &input.topic_arn, ArnKind::Topic)?;
-    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
+    validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
     match (&input.audit, &input.failure) {
         (Some(a), None) => Ok(audit_message(&input.source_bucket, input.backup_date, a)),
         (None, Some(f)) => Ok(failure_message(&input.source_bucket, input.backup_date, f)),
@@ -370,8 +370,8 @@ pub struct Notify {
 
 impl Notify {
     /// Builds the step from the environment (region, credentials, endpoints).
-    pub async fn from_env() -> Result<Self, std::convert::Infallible> {
-        let conf = kit::clients::load_sdk_config().await;
+    pub async fn from_env() -> Result<Self, kit::clients::ConfigError> {
+        let conf = kit::clients::load_sdk_config().await?;
         Ok(Self::new(kit::clients::sns(&conf)))
     }
 

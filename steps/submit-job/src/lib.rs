@@ -126,8 +126,8 @@ pub struct SubmitJob {
 
 impl SubmitJob {
     /// From the environment (region = the destination region, `AWS_ENDPOINT_URL_S3_CONTROL`).
-    pub async fn from_env() -> Result<Self, std::convert::Infallible> {
-        let conf = kit::clients::load_sdk_config().await;
+    pub async fn from_env() -> Result<Self, kit::clients::ConfigError> {
+        let conf = kit::clients::load_sdk_config().await?;
         Ok(Self::new(kit::clients::s3control(&conf)))
     }
 
@@ -168,7 +168,7 @@ pub struct Plan {
 /// Checks the input and derives the job's identity (pure).
 pub fn plan(input: &Input) -> Result<Plan, InvalidInput> {
     validate::check_account_id("$.account_id", &input.account_id)?;
-    validate::check_bucket("$.source_bucket", &input.source_bucket)?;
+    validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
     validate::check_bucket("$.snapshot_bucket", &input.snapshot_bucket)?;
     validate::check_bucket("$.report.bucket", &input.report.bucket)?;
     validate::check_key_prefix("$.report.prefix", &input.report.prefix)?;

@@ -72,7 +72,14 @@ async fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };
-    let onboarder = Onboarder::new(&kit::clients::load_sdk_config().await);
+    let conf = match kit::clients::load_sdk_config().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("onboard-source: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let onboarder = Onboarder::new(&conf);
     let mut failed = false;
     for bucket in &args.buckets {
         let line = match onboarder.onboard(&request, bucket, args.dry_run).await {
