@@ -1,20 +1,8 @@
-//! A local S3 Batch Operations service.
-//!
-//! No AWS emulator implements Batch Operations (moto answers 404), so lakevault brings its own:
-//! an HTTP service that speaks the S3 Control job API exactly as `aws-sdk-s3control` sends it
-//! (REST-XML under `/v20180820/jobs`, the account id in `x-amz-account-id`) and runs
-//! `S3PutObjectCopy` jobs against any S3 endpoint (moto, in practice), asynchronously, through
-//! AWS's lifecycle. See the README section "Local S3 Batch Operations" for what it implements
-//! and how it differs from AWS.
-//!
-//! * [`router`] — the axum routes, to serve alone ([`serve`]) or merged with other routes.
-//! * [`BatchConfig`] — where to copy, the copy-size and manifest-size limits, the failure-rate
-//!   rule, pacing.
-//! * [`spawn`] — starts a service on a listener in the background (tests, combined servers).
-//!
-//! Inside, the modules depend one way: `api` (HTTP) → `names`, `spec` (request checks),
-//! `lifecycle` (jobs, their status, transitions) and `engine` (running a job: `manifest`,
-//! `copy`, `report`) → `lifecycle`.
+#![doc = include_str!("../README.md")]
+
+// Inside, the modules depend one way: `api` (HTTP) → `names`, `spec` (request checks),
+// `lifecycle` (jobs, their status, transitions) and `engine` (running a job: `manifest`, `copy`,
+// `report`) → `lifecycle`. Nothing depends back on `api`.
 
 mod api;
 mod config;

@@ -1,18 +1,4 @@
-//! A local S3 Inventory: lists a source bucket and writes an inventory delivery into the
-//! destination bucket exactly as S3 does (emulators store inventory configurations but never
-//! deliver a report).
-//!
-//! A delivery, under `<prefix>/<source-bucket>/<configuration-id>/`:
-//!
-//! ```text
-//! data/<uuid>.csv.gz                          gzip CSV, no header, every field quoted, keys URL-encoded
-//! <YYYY-MM-DDTHH-MMZ>/manifest.json           sourceBucket, destinationBucket (ARN), creationTimestamp (epoch ms), fileSchema, files
-//! hive/dt=<YYYY-MM-DD-HH-MM>/symlink.txt      one s3:// URI per data file
-//! <YYYY-MM-DDTHH-MMZ>/manifest.checksum       MD5 (hex) of manifest.json's bytes — written last
-//! ```
-//!
-//! The delivery time is a parameter ([`Delivery::at`]) so tests and demos can backdate it.
-//! [`deliver`] writes one; [`read_delivery`] and [`parse_data_file`] read one back.
+#![doc = include_str!("../README.md")]
 
 pub mod cli;
 pub mod field;
@@ -834,29 +820,19 @@ async fn get(s3: &Client, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>
         .send()
         .await
         .map_err(|e| aws("GetObject", e))?;
-    let too_large = || Error::TooLarge {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        limit,
-    };
-    if o.content_length()
-        .is_some_and(|n| u64::try_from(n).unwrap_or(0) > limit)
-    {
-        return Err(too_large());
-    }
-    let mut body = o.body;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.try_next().await.map_err(|e| {
-        Error::Aws(format!(
-            "GetObject s3://{bucket}/{key}: reading the body: {e}"
-        ))
-    })? {
-        if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+    let length = o.content_length();
+    kit::body::read_capped(o.body, length, limit)
+        .await
+        .map_err(|e| match e {
+            kit::body::CappedReadError::TooLarge { limit } => Error::TooLarge {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                limit,
+            },
+            kit::body::CappedReadError::Stream(e) => Error::Aws(format!(
+                "GetObject s3://{bucket}/{key}: reading the body: {e}"
+            )),
+        })
 }
 
 /// Writes `rows` as one gzip CSV data file, exactly as [`deliver`] does (for tests that need a

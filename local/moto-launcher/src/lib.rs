@@ -1,18 +1,4 @@
-//! Starts moto for the local stack and for the tests, one way for both.
-//!
-//! [`MotoServer`] runs a [`MotoCommand`] — the local stack's wrapper (`local/moto/moto_server.py`
-//! under the project venv's Python) or stock `moto_server` — on a free loopback port, waits until
-//! it answers `GET /moto-api/`, and kills it when dropped. On Linux the process also gets
-//! `PR_SET_PDEATHSIG`, so it dies with its parent even when that is killed by a signal that
-//! skips destructors: an aborted demo or test run leaves no moto behind.
-//!
-//! [`sdk_config_for`] gives an SDK configuration pointing at it (moto's test credentials, one
-//! region, the pinned behaviour version), [`MotoServer::env`] the same as environment
-//! variables for child processes, and [`MotoAccount`] makes a client act as another account
-//! (moto's `x-moto-account-id` header).
-//!
-//! `lakevault-local demo` uses [`MotoServer::start`]; the test harness (whose `Moto::start` is
-//! called from synchronous code) uses [`MotoServer::start_blocking`].
+#![doc = include_str!("../README.md")]
 
 mod account;
 mod command;

@@ -6,9 +6,9 @@
 //! Lambda endpoint, prints what happened, and stops everything it started.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use moto_launcher::{LaunchError, MotoCommand, MotoServer};
 use serde_json::{Value, json};
 
 use crate::stack::{self, RunOptions, StackConfig};
@@ -27,9 +27,12 @@ pub struct DemoOptions {
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// A prerequisite is missing.
+    /// A prerequisite is missing, or a local file could not be read or written.
     #[error("{0}")]
     Setup(String),
+    /// moto could not be started.
+    #[error(transparent)]
+    Moto(#[from] LaunchError),
     /// An AWS call against the emulator failed.
     #[error("{0}")]
     Aws(String),
@@ -38,8 +41,8 @@ pub enum DemoError {
     Run(#[from] stack::RunError),
 }
 
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
+const ACCOUNT: &str = moto_launcher::DEFAULT_ACCOUNT;
+const REGION: &str = moto_launcher::REGION;
 const SOURCE: &str = "lake-prod";
 const BACKUP_DATE: &str = "2021-03-31";
 const INVENTORY_BUCKET: &str = "lakevault-inventory";
@@ -47,66 +50,6 @@ const REPORT_BUCKET: &str = "lakevault-reports";
 
 fn aws<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> DemoError + '_ {
     move |e| DemoError::Aws(format!("{what}: {e}"))
-}
-
-/// A moto server child process, killed on drop.
-struct MotoProcess {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for MotoProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the local stack's moto (`local/moto/moto_server.py`: moto with bucket-policy evaluation
-/// off, because moto would apply the snapshot bucket's conditional denies unconditionally).
-fn start_moto(python: &Path, root: &Path) -> Result<MotoProcess, DemoError> {
-    if !python.exists() {
-        return Err(DemoError::Setup(format!(
-            "{} not found: run `make venv`",
-            python.display()
-        )));
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| DemoError::Setup(format!("no free port: {e}")))?;
-    let mut cmd = std::process::Command::new(python);
-    cmd.arg(root.join("local/moto/moto_server.py"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe. The server dies with the demo even on SIGKILL.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-    }
-    let child = cmd
-        .spawn()
-        .map_err(|e| DemoError::Setup(format!("could not start moto: {e}")))?;
-    let moto = MotoProcess {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(moto);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(DemoError::Setup("moto did not start within 30 s".into()))
 }
 
 fn say(t0: Instant, msg: impl AsRef<str>) {
@@ -123,25 +66,14 @@ pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
             fixture.display()
         )));
     }
-    let moto = start_moto(&opts.python, &opts.root)?;
-    say(t0, format!("moto (S3, SNS, SQS) on {}", moto.endpoint));
+    // The local stack's moto: bucket-policy evaluation off, because moto would apply the
+    // snapshot bucket's conditional denies unconditionally (see local/moto/moto_server.py).
+    let moto = MotoServer::start(&MotoCommand::local_stack(&opts.python, &opts.root)).await?;
+    say(t0, format!("moto (S3, SNS, SQS) on {}", moto.endpoint()));
 
-    let step_env: Vec<(String, String)> = vec![
-        ("AWS_ENDPOINT_URL".into(), moto.endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-        ("AWS_REGION".into(), REGION.into()),
-        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ("RUST_LOG".into(), "warn".into()),
-    ];
-    let sdk = aws_config::SdkConfig::builder()
-        .behavior_version(kit::clients::behavior_version())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&moto.endpoint)
-        .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
-            aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "demo"),
-        ))
-        .build();
+    let mut step_env = moto.env();
+    step_env.push(("RUST_LOG".into(), "warn".into()));
+    let sdk = moto.sdk_config();
     let local = stack::start(
         StackConfig {
             sdk: sdk.clone(),
@@ -238,7 +170,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
             "poll_seconds": 1
         }
     });
-    let work = tempdir_in_target(&opts.root)?;
+    let work = tempdir_in_target(&opts.root).await?;
     say(
         t0,
         "running statemachine/backup.asl.json on aws-local-stepfunctions …",
@@ -350,9 +282,10 @@ fn compact(v: &Value) -> String {
     }
 }
 
-fn tempdir_in_target(root: &Path) -> Result<PathBuf, DemoError> {
+async fn tempdir_in_target(root: &Path) -> Result<PathBuf, DemoError> {
     let dir = root.join("target/lakevault-demo");
-    std::fs::create_dir_all(&dir)
+    tokio::fs::create_dir_all(&dir)
+        .await
         .map_err(|e| DemoError::Setup(format!("{}: {e}", dir.display())))?;
     Ok(dir)
 }
@@ -361,11 +294,11 @@ async fn upload_dir(s3: &aws_sdk_s3::Client, dir: &Path, bucket: &str) -> Result
     let mut stack = vec![dir.to_path_buf()];
     let mut n = 0;
     while let Some(d) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&d).map_err(|e| DemoError::Setup(format!("{}: {e}", d.display())))?;
-        for entry in entries.flatten() {
+        let unreadable = |e: std::io::Error| DemoError::Setup(format!("{}: {e}", d.display()));
+        let mut entries = tokio::fs::read_dir(&d).await.map_err(unreadable)?;
+        while let Some(entry) = entries.next_entry().await.map_err(unreadable)? {
             let p = entry.path();
-            if p.is_dir() {
+            if entry.file_type().await.map_err(unreadable)?.is_dir() {
                 stack.push(p);
                 continue;
             }

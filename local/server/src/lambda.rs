@@ -10,9 +10,15 @@
 //! * `POST /_lakevault/faults` `{"function": "submit-job", "error_type": "Transient", "count": 2}`
 //!   makes the next `count` invocations of that function fail with that errorType *without*
 //!   running it (how a retry policy is exercised end to end);
-//! * `GET /_lakevault/invocations` lists every invocation served: function, payload, outcome.
+//! * `GET /_lakevault/invocations` lists the invocations served, oldest first: function,
+//!   payload, outcome. Only the last [`LambdaConfig::invocation_log_limit`] are kept
+//!   ([`DEFAULT_INVOCATION_LOG_LIMIT`] by default), so a long-running server's memory stays
+//!   bounded.
+//!
+//! The event is written to the step's stdin while its output is read, both inside the
+//! invocation's time limit: a step that never reads its input times out like any other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -38,6 +44,9 @@ pub const FUNCTIONS: &[&str] = &[
     "notify",
 ];
 
+/// Invocations kept for `GET /_lakevault/invocations` unless configured otherwise.
+pub const DEFAULT_INVOCATION_LOG_LIMIT: usize = 1000;
+
 /// How the endpoint runs functions.
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
@@ -45,9 +54,30 @@ pub struct LambdaConfig {
     pub bin_dir: PathBuf,
     /// Extra environment for every function (AWS endpoints, credentials, region).
     pub env: Vec<(String, String)>,
-    /// Per-invocation time limit, like a function's configured timeout.
+    /// Per-invocation time limit, like a function's configured timeout: it covers passing the
+    /// event, the run, and reading the output.
     pub timeout: Duration,
+    /// How many of the latest invocations the log keeps (older ones are dropped).
+    pub invocation_log_limit: usize,
 }
+
+impl LambdaConfig {
+    /// Running the binaries in `bin_dir` with `env`, `timeout` per invocation, the default log
+    /// limit.
+    pub fn new(bin_dir: PathBuf, env: Vec<(String, String)>, timeout: Duration) -> Self {
+        Self {
+            bin_dir,
+            env,
+            timeout,
+            invocation_log_limit: DEFAULT_INVOCATION_LOG_LIMIT,
+        }
+    }
+}
+
+/// A fault for a function the endpoint does not serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Function not found: {0}")]
+pub struct UnknownFunction(pub String);
 
 /// A fault queued for a function.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -92,7 +122,7 @@ pub struct Invocation {
 pub struct LambdaService {
     config: LambdaConfig,
     faults: Mutex<HashMap<String, Vec<Fault>>>,
-    log: Mutex<Vec<Invocation>>,
+    log: Mutex<VecDeque<Invocation>>,
 }
 
 impl LambdaService {
@@ -101,20 +131,24 @@ impl LambdaService {
         Arc::new(Self {
             config,
             faults: Mutex::new(HashMap::new()),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(VecDeque::new()),
         })
     }
 
-    /// Every invocation served so far.
+    /// The invocations served so far, oldest first (the last
+    /// [`LambdaConfig::invocation_log_limit`] of them).
     pub fn invocations(&self) -> Vec<Invocation> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Queues a fault: the next `fault.count` invocations of `fault.function` fail with its
     /// errorType without running. Refused for a function the endpoint does not serve.
-    pub fn add_fault(&self, fault: Fault) -> Result<(), String> {
+    pub fn add_fault(&self, fault: Fault) -> Result<(), UnknownFunction> {
         if !FUNCTIONS.contains(&fault.function.as_str()) {
-            return Err(format!("Function not found: {}", fault.function));
+            return Err(UnknownFunction(fault.function));
         }
         if let Ok(mut faults) = self.faults.lock() {
             faults
@@ -139,7 +173,10 @@ impl LambdaService {
 
     fn record(&self, inv: Invocation) {
         if let Ok(mut l) = self.log.lock() {
-            l.push(inv);
+            l.push_back(inv);
+            while l.len() > self.config.invocation_log_limit {
+                l.pop_front();
+            }
         }
     }
 }
@@ -304,16 +341,26 @@ async fn exec(config: &LambdaConfig, name: &str, payload: &Value) -> (Value, boo
             ));
         }
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        let bytes = payload.to_string().into_bytes();
-        if let Err(e) = stdin.write_all(&bytes).await {
-            return runtime_error(format!("could not pass the event: {e}"));
+    // The event goes in while the output is read (a step may write before it has read all of
+    // its input), and both inside the time limit: a step that never reads its stdin must time
+    // out, not hang the write.
+    let stdin = child.stdin.take();
+    let bytes = payload.to_string().into_bytes();
+    let pass_event = async move {
+        if let Some(mut stdin) = stdin {
+            stdin.write_all(&bytes).await?;
+            // Dropping stdin closes it: the step reads to EOF.
         }
-        // Dropping stdin closes it: the step reads to EOF.
-    }
-    let output = match tokio::time::timeout(config.timeout, child.wait_with_output()).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => return runtime_error(format!("Runtime exited with error: {e}")),
+        Ok::<(), std::io::Error>(())
+    };
+    let run = async { tokio::join!(pass_event, child.wait_with_output()) };
+    let output = match tokio::time::timeout(config.timeout, run).await {
+        // The step stopped reading (e.g. an event over its cap) and exited: its output is its
+        // answer.
+        Ok((Err(e), Ok(o))) if e.kind() == std::io::ErrorKind::BrokenPipe => o,
+        Ok((Err(e), _)) => return runtime_error(format!("could not pass the event: {e}")),
+        Ok((Ok(()), Ok(o))) => o,
+        Ok((Ok(()), Err(e))) => return runtime_error(format!("Runtime exited with error: {e}")),
         Err(_) => {
             // Lambda reports a timeout without an errorType; Step Functions names it Lambda.Unknown.
             return (
@@ -341,7 +388,11 @@ async fn exec(config: &LambdaConfig, name: &str, payload: &Value) -> (Value, boo
 async fn add_fault(State(svc): State<Arc<LambdaService>>, Json(fault): Json<Fault>) -> Response {
     match svc.add_fault(fault) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(message) => aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", message),
+        Err(e) => aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            e.to_string(),
+        ),
     }
 }
 
@@ -354,7 +405,7 @@ mod tests {
     use super::function_name;
 
     #[test]
-    fn names_from_arns() {
+    fn a_function_is_named_by_name_qualified_name_or_arn() {
         assert_eq!(function_name("notify"), "notify");
         assert_eq!(function_name("notify:$LATEST"), "notify");
         assert_eq!(

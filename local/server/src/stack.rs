@@ -57,11 +57,11 @@ pub async fn start(config: StackConfig, port: u16) -> std::io::Result<Stack> {
     let url = format!("http://{}", listener.local_addr()?);
     let mut env = config.step_env.clone();
     env.push(("AWS_ENDPOINT_URL_S3_CONTROL".into(), url.clone()));
-    let lambda = LambdaService::new(LambdaConfig {
-        bin_dir: config.bin_dir.clone(),
+    let lambda = LambdaService::new(LambdaConfig::new(
+        config.bin_dir.clone(),
         env,
-        timeout: config.timeout,
-    });
+        config.timeout,
+    ));
     let mut batch_conf = local_batch::BatchConfig::from_sdk_config(&config.sdk);
     batch_conf.max_copy_bytes = config.max_copy_bytes;
     let batch = local_batch::BatchService::new(batch_conf);

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 
+use kit::body::CappedReadError;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
@@ -245,42 +246,29 @@ async fn open(
         })
 }
 
-/// The body, chunk by chunk, refusing more than `limit` bytes (Content-Length is checked first
-/// when S3 sends it).
+/// The body, refusing more than `limit` bytes (kit's capped read: Content-Length first when S3
+/// sends it, then chunk by chunk).
 async fn read_capped(
     out: aws_sdk_s3::operation::get_object::GetObjectOutput,
     bucket: &str,
     key: &str,
     limit: u64,
 ) -> Result<Vec<u8>, ManifestError> {
-    let too_large = || ManifestError::TooLarge {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        limit,
-    };
-    if out
-        .content_length()
-        .is_some_and(|n| u64::try_from(n).unwrap_or(0) > limit)
-    {
-        return Err(too_large());
-    }
-    let mut body = out.body;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body
-        .try_next()
+    let length = out.content_length();
+    kit::body::read_capped(out.body, length, limit)
         .await
-        .map_err(|e| ManifestError::Interrupted {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            message: e.to_string(),
-        })?
-    {
-        if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+        .map_err(|e| match e {
+            CappedReadError::TooLarge { limit } => ManifestError::TooLarge {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                limit,
+            },
+            CappedReadError::Stream(message) => ManifestError::Interrupted {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                message,
+            },
+        })
 }
 
 /// Decompresses a data file, refusing more than `limit` bytes of CSV.

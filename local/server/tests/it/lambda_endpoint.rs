@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
-use lakevault_local::lambda::{LambdaConfig, LambdaService, router};
+use lakevault_local::lambda::{Fault, LambdaConfig, LambdaService, UnknownFunction, router};
 use serde_json::{Value, json};
 
 fn write_fn(dir: &Path, name: &str, script: &str) {
@@ -19,11 +19,16 @@ fn write_fn(dir: &Path, name: &str, script: &str) {
 }
 
 async fn start(dir: &Path, timeout: Duration) -> (String, std::sync::Arc<LambdaService>) {
-    let svc = LambdaService::new(LambdaConfig {
-        bin_dir: dir.to_path_buf(),
-        env: vec![("GREETING".into(), "hello".into())],
+    start_with(LambdaConfig::new(
+        dir.to_path_buf(),
+        vec![("GREETING".into(), "hello".into())],
         timeout,
-    });
+    ))
+    .await
+}
+
+async fn start_with(config: LambdaConfig) -> (String, std::sync::Arc<LambdaService>) {
+    let svc = LambdaService::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = router(svc.clone());
@@ -48,7 +53,7 @@ fn payload(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> Value {
 }
 
 #[tokio::test]
-async fn invoke_success_error_and_faults_as_lambda_does() {
+async fn invocations_answer_like_lambda_by_name_or_arn_with_errors_and_injected_faults() {
     let dir = tempfile::tempdir().unwrap();
     // Echoes the event back with an env var, or fails like a step does when asked to.
     write_fn(
@@ -126,7 +131,7 @@ esac"#,
 }
 
 #[tokio::test]
-async fn unknown_function_is_resource_not_found() {
+async fn an_unknown_function_is_resource_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _svc) = start(dir.path(), Duration::from_secs(30)).await;
     let err = client(&url)
@@ -140,7 +145,7 @@ async fn unknown_function_is_resource_not_found() {
 }
 
 #[tokio::test]
-async fn timeouts_and_crashes_are_function_errors() {
+async fn timeouts_and_crashes_are_function_errors_without_and_with_an_error_type() {
     let dir = tempfile::tempdir().unwrap();
     write_fn(dir.path(), "await-job", "sleep 5");
     write_fn(dir.path(), "audit-report", "kill -9 $$");
@@ -166,6 +171,72 @@ async fn timeouts_and_crashes_are_function_errors() {
         .unwrap();
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(payload(&out)["errorType"], "Runtime.ExitError");
+}
+
+#[tokio::test]
+async fn a_step_that_never_reads_its_event_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fn(dir.path(), "notify", "sleep 5");
+    let (url, _svc) = start(dir.path(), Duration::from_millis(500)).await;
+    // Far more than a pipe holds: the write itself blocks until the step reads, which it never
+    // does, so only the time limit around the write ends the invocation.
+    let event = serde_json::to_vec(&json!({"padding": "x".repeat(1 << 20)})).unwrap();
+    let t0 = std::time::Instant::now();
+    let out = client(&url)
+        .invoke()
+        .function_name("notify")
+        .payload(Blob::new(event))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), Some("Unhandled"));
+    let body = payload(&out);
+    assert!(body.get("errorType").is_none(), "{body}");
+    assert!(body["errorMessage"].as_str().unwrap().contains("timed out"));
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn the_invocation_log_keeps_only_the_latest_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LambdaConfig::new(
+        dir.path().to_path_buf(),
+        Vec::new(),
+        Duration::from_secs(30),
+    );
+    config.invocation_log_limit = 3;
+    let (url, svc) = start_with(config).await;
+    // Injected faults do not run anything: five cheap invocations.
+    svc.add_fault(Fault {
+        function: "notify".into(),
+        error_type: "Transient".into(),
+        error_message: "injected".into(),
+        count: 5,
+    })
+    .unwrap();
+    let lambda = client(&url);
+    for n in 0..5 {
+        lambda
+            .invoke()
+            .function_name("notify")
+            .payload(Blob::new(format!("{{\"n\":{n}}}").into_bytes()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let log = svc.invocations();
+    let kept: Vec<Value> = log.iter().map(|i| i.payload["n"].clone()).collect();
+    assert_eq!(kept, [json!(2), json!(3), json!(4)]);
+    // A fault for a function the endpoint does not serve is refused by name.
+    let err = svc
+        .add_fault(Fault {
+            function: "no-such-step".into(),
+            error_type: "Transient".into(),
+            error_message: String::new(),
+            count: 1,
+        })
+        .unwrap_err();
+    assert_eq!(err, UnknownFunction("no-such-step".into()));
 }
 
 /// A minimal HTTP POST (the fault endpoint is ours, not an AWS API).
