@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod conflict;
+
 use aws_sdk_s3control::primitives::DateTime;
 use aws_sdk_s3control::types::{
     JobManifest, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation, JobReport,
@@ -11,6 +13,8 @@ use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Tra
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use crate::conflict::{Difference, Requested};
 
 /// The snapshot to copy.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -90,6 +94,21 @@ pub enum SubmitJobError {
     /// for a different request). Not retried: fix the input or the configuration.
     #[error("S3 Control refused the job: {0}")]
     JobRejected(ServiceFailure),
+    /// A job of this snapshot exists with other settings than this input's (report prefix,
+    /// storage class, priority, Object Lock, role). Nothing was changed. Re-run with the job's
+    /// settings, or cancel the job and re-run to make a new one with these.
+    #[error(
+        "job {job_id} already copies this snapshot, with other settings: {}. A snapshot's job is \
+         fixed once created: re-run with its settings, or cancel it (UpdateJobStatus Cancelled) \
+         and re-run to create one with these",
+        differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    JobConflict {
+        /// The existing job.
+        job_id: String,
+        /// How it differs from the request.
+        differences: Vec<Difference>,
+    },
     /// S3 Control answered something this step does not expect (an error listing jobs, a
     /// created job without an id). Not retried.
     #[error("{0}")]
@@ -165,8 +184,25 @@ pub struct Plan {
     pub lock: Option<(String, DateTime)>,
 }
 
-/// Checks the input and derives the job's identity (pure).
+/// An S3 ETag: 32 hex digits, or for a multipart upload 32 hex digits, `-` and the part count.
+fn is_etag(etag: &str) -> bool {
+    let (hash, parts) = match etag.split_once('-') {
+        Some((h, p)) => (h, Some(p)),
+        None => (etag, None),
+    };
+    hash.len() == 32
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && parts.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Checks the input and derives the job's identity, as of now.
 pub fn plan(input: &Input) -> Result<Plan, InvalidInput> {
+    plan_at(input, DateTime::from(std::time::SystemTime::now()))
+}
+
+/// Checks the input and derives the job's identity (pure: `now` decides whether `retain_until`
+/// is in the future).
+pub fn plan_at(input: &Input, now: DateTime) -> Result<Plan, InvalidInput> {
     validate::check_account_id("$.account_id", &input.account_id)?;
     validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
     validate::check_bucket("$.snapshot_bucket", &input.snapshot_bucket)?;
@@ -174,10 +210,14 @@ pub fn plan(input: &Input) -> Result<Plan, InvalidInput> {
     validate::check_key_prefix("$.report.prefix", &input.report.prefix)?;
     validate::check_arn("$.manifest.arn", &input.manifest.arn, ArnKind::S3Object)?;
     let etag = input.manifest.etag.trim().trim_matches('"').to_owned();
-    if etag.is_empty() || etag.contains('"') {
+    if !is_etag(&etag) {
         return Err(InvalidInput::new(
             "$.manifest.etag",
-            "the manifest's ETag is required (as S3 returned it, quotes optional)",
+            format!(
+                "{} is not an S3 ETag (32 hex digits, with -<parts> for a multipart upload; \
+                 as S3 returned it, quotes optional)",
+                validate::quote(&input.manifest.etag)
+            ),
         ));
     }
     validate::check_arn("$.role_arn", &input.role_arn, ArnKind::Role)?;
@@ -219,6 +259,17 @@ pub fn plan(input: &Input) -> Result<Plan, InvalidInput> {
                     format!("{t:?} is not an RFC 3339 timestamp such as 2021-04-30T00:00:00Z"),
                 )
             })?;
+            // A date in the past would make copies unprotected from the start (or be refused by
+            // S3 task by task): say so now.
+            if when.secs() <= now.secs() {
+                return Err(InvalidInput::new(
+                    "$.retain_until",
+                    format!(
+                        "{} is not in the future; give the date until which the copies stay locked",
+                        validate::quote(t)
+                    ),
+                ));
+            }
             let mode = input
                 .object_lock_mode
                 .clone()
@@ -298,6 +349,51 @@ impl SubmitJob {
     }
 }
 
+impl SubmitJob {
+    /// Refuses an existing job of the snapshot whose settings are not this input's.
+    async fn check_same_job(
+        &self,
+        input: &Input,
+        plan: &Plan,
+        job_id: &str,
+    ) -> Result<(), SubmitJobError> {
+        let out = self
+            .s3control
+            .describe_job()
+            .account_id(&input.account_id)
+            .job_id(job_id)
+            .send()
+            .await
+            .map_err(|e| SubmitJobError::from(kit::classify("DescribeJob", e)))?;
+        let Some(job) = out.job() else {
+            return Err(SubmitJobError::ServiceError(ServiceFailure {
+                operation: "DescribeJob".to_owned(),
+                code: None,
+                status: Some(200),
+                message: format!("DescribeJob answered without a job for {job_id}"),
+            }));
+        };
+        let want = Requested {
+            role_arn: &input.role_arn,
+            priority: plan.priority,
+            report_bucket_arn: format!("arn:aws:s3:::{}", input.report.bucket),
+            report_prefix: &input.report.prefix,
+            target_arn: format!("arn:aws:s3:::{}", input.snapshot_bucket),
+            storage_class: &plan.storage_class,
+            lock: plan.lock.as_ref().map(|(m, t)| (m.as_str(), *t)),
+        };
+        let differences = conflict::differences(job, &want);
+        if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(SubmitJobError::JobConflict {
+                job_id: job_id.to_owned(),
+                differences,
+            })
+        }
+    }
+}
+
 impl Step for SubmitJob {
     const NAME: &'static str = "submit-job";
     type Input = Input;
@@ -308,6 +404,7 @@ impl Step for SubmitJob {
         let plan = plan(&input)?;
         let (live, dead) = self.existing(&input.account_id, &plan.description).await?;
         if let Some((job_id, status)) = live {
+            self.check_same_job(&input, &plan, &job_id).await?;
             tracing::info!(%job_id, status = status.as_str(), "the snapshot's job exists already");
             return Ok(Output {
                 job_id,

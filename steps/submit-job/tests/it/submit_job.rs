@@ -114,6 +114,64 @@ async fn wait_terminal(control: &aws_sdk_s3control::Client, id: &str) -> JobStat
 }
 
 #[tokio::test]
+async fn a_rerun_with_other_settings_is_a_job_conflict_and_changes_nothing() {
+    let env = setup(None).await;
+    let input = snapshot_input(&env).await;
+    let step = SubmitJob::new(env.control.clone());
+    let first = step.handle(input.clone()).await.unwrap();
+    assert!(first.created);
+
+    type Change = Box<dyn Fn(&mut Input)>;
+    let changes: Vec<(&str, Change)> = vec![
+        (
+            "report.prefix",
+            Box::new(|i| i.report.prefix = "other-reports".into()),
+        ),
+        (
+            "storage_class",
+            Box::new(|i| i.storage_class = Some("GLACIER_IR".into())),
+        ),
+        ("priority", Box::new(|i| i.priority = Some(99))),
+        (
+            "retain_until / object_lock_mode",
+            Box::new(|i| i.retain_until = Some("2031-01-01T00:00:00Z".into())),
+        ),
+        (
+            "role_arn",
+            Box::new(|i| i.role_arn = "arn:aws:iam::123456789012:role/other".into()),
+        ),
+    ];
+    for (setting, change) in changes {
+        let mut other = input.clone();
+        change(&mut other);
+        let err = step.handle(other).await.unwrap_err();
+        match &err {
+            submit_job::SubmitJobError::JobConflict {
+                job_id,
+                differences,
+            } => {
+                assert_eq!(job_id, &first.job_id);
+                assert_eq!(differences.len(), 1, "{err}");
+                assert_eq!(differences[0].setting, setting, "{err}");
+            }
+            other => panic!("{setting}: expected JobConflict, got {other:?}"),
+        }
+        assert!(err.to_string().contains("cancel"), "{err}");
+    }
+    // Nothing was created by the refused re-runs, and the same input still converges.
+    let jobs = env
+        .control
+        .list_jobs()
+        .account_id(DEFAULT_ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jobs.jobs().len(), 1);
+    let again = step.handle(input).await.unwrap();
+    assert_eq!((again.job_id, again.created), (first.job_id, false));
+}
+
+#[tokio::test]
 async fn submits_once_and_the_job_copies_the_snapshot() {
     let env = setup(None).await;
     let input = snapshot_input(&env).await;
@@ -298,7 +356,7 @@ fn base_input() -> Input {
         manifest: ManifestRef {
             arn: "arn:aws:s3:::inv/inventory/lake-prod/daily/2021-04-02T00-00Z/manifest.json"
                 .into(),
-            etag: "\"abc\"".into(),
+            etag: "\"0cc175b9c0f1b6a831c399e269772661\"".into(),
         },
         snapshot_bucket: "lake-prod-31-mar-2021".into(),
         role_arn: "arn:aws:iam::123456789012:role/batch".into(),
@@ -316,7 +374,8 @@ fn base_input() -> Input {
 #[test]
 fn the_token_is_deterministic_and_bounded() {
     let p = plan(&base_input()).unwrap();
-    assert_eq!(p.etag, "abc");
+    // Quotes stripped.
+    assert_eq!(p.etag, "0cc175b9c0f1b6a831c399e269772661");
     assert_eq!(p.storage_class, "STANDARD");
     assert_eq!(p.priority, 10);
     assert!(p.description.len() <= 256);
@@ -354,6 +413,18 @@ fn bad_input_names_the_field() {
         (
             "$.retain_until",
             Box::new(|i| i.retain_until = Some("tomorrow".into())),
+        ),
+        (
+            "$.retain_until",
+            Box::new(|i| i.retain_until = Some("2021-01-01T00:00:00Z".into())),
+        ),
+        (
+            "$.manifest.etag",
+            Box::new(|i| i.manifest.etag = "f".repeat(1 << 20)),
+        ),
+        (
+            "$.role_arn",
+            Box::new(|i| i.role_arn = "arn:aws-xx:iam::123456789012:role/batch".into()),
         ),
         (
             "$.object_lock_mode",
