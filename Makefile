@@ -10,7 +10,7 @@ CARGO ?= cargo
 RUNNER := local/sfn-runner
 INFRA_VENV := .venv-infra
 
-# Deployment (README, "Deploy to AWS").
+# Deployment (docs/deploy.md).
 STEPS := $(filter-out kit,$(notdir $(wildcard steps/*)))
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 ARTIFACT_PREFIX ?= lakevault
