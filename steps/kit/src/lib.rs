@@ -9,6 +9,7 @@ pub mod event;
 pub mod policy;
 pub mod record;
 pub mod validate;
+pub mod verification;
 
 pub use date::Day;
 pub use entry::{Step, run};

@@ -1,0 +1,123 @@
+//! Whether the files a version references are in the snapshot with the sizes the log records.
+//! Sizes already learnt are kept (per table) so that walking back one version only asks about
+//! the files that version adds; a handful of unknown keys are asked with HeadObject, more with one
+//! listing of the table's prefix (streamed, keeping only the keys asked about).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures::{StreamExt, TryStreamExt};
+use kit::AwsFailure;
+
+use crate::VerifyError;
+use crate::report::{Missing, MissingFile};
+
+/// Up to this many unknown keys are asked one by one (HeadObject); more cost one listing of the
+/// table (⌈objects / 1000⌉ requests) instead.
+pub const HEAD_LIMIT: usize = 50;
+/// HeadObject requests in flight at once.
+const HEAD_CONCURRENCY: usize = 16;
+/// Missing files named in the record.
+pub const MISSING_SAMPLES: usize = 10;
+
+/// The sizes found so far for one table: key → size (`None`: not there).
+#[derive(Debug, Default)]
+pub(crate) struct Sizes {
+    known: HashMap<String, Option<u64>>,
+    /// Requests sent (HeadObject and ListObjectsV2).
+    pub(crate) requests: u64,
+}
+
+impl Sizes {
+    /// Learns the sizes of every key of `wanted` not yet known.
+    pub(crate) async fn learn(
+        &mut self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        root: &str,
+        wanted: &BTreeMap<String, u64>,
+    ) -> Result<(), VerifyError> {
+        let unknown: Vec<String> = wanted
+            .keys()
+            .filter(|k| !self.known.contains_key(*k))
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        if unknown.len() <= HEAD_LIMIT {
+            let found: Vec<(String, Option<u64>)> = futures::stream::iter(unknown)
+                .map(|k: String| async move { head(s3, bucket, k).await })
+                .buffer_unordered(HEAD_CONCURRENCY)
+                .try_collect()
+                .await?;
+            self.requests += found.len() as u64;
+            self.known.extend(found);
+            return Ok(());
+        }
+        let mut asked: HashSet<&str> = unknown.iter().map(|k| k.as_str()).collect();
+        let mut pages = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(root)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            self.requests += 1;
+            let page = page.map_err(|e| VerifyError::from(kit::classify("ListObjectsV2", e)))?;
+            for o in page.contents() {
+                if let Some(k) = o.key()
+                    && asked.remove(k)
+                {
+                    let size = o.size().and_then(|s| u64::try_from(s).ok());
+                    self.known.insert(k.to_owned(), Some(size.unwrap_or(0)));
+                }
+            }
+        }
+        for k in asked {
+            self.known.insert(k.to_owned(), None);
+        }
+        Ok(())
+    }
+
+    /// The files of `wanted` that are absent or of another size (call [`Sizes::learn`] first).
+    pub(crate) fn missing(&self, version: u64, wanted: &BTreeMap<String, u64>) -> Missing {
+        let mut m = Missing {
+            version: Some(version),
+            ..Missing::default()
+        };
+        for (k, &expected) in wanted {
+            let found = self.known.get(k).copied().flatten();
+            if found != Some(expected) {
+                m.count += 1;
+                if m.samples.len() < MISSING_SAMPLES {
+                    m.samples.push(MissingFile {
+                        key: k.clone(),
+                        expected_size: expected,
+                        found_size: found,
+                    });
+                }
+            }
+        }
+        m
+    }
+}
+
+async fn head(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: String,
+) -> Result<(String, Option<u64>), VerifyError> {
+    match s3.head_object().bucket(bucket).key(&key).send().await {
+        Ok(o) => Ok((
+            key,
+            Some(o.content_length().and_then(|s| u64::try_from(s).ok()).unwrap_or(0)),
+        )),
+        Err(e) => match kit::classify("HeadObject", e) {
+            // HeadObject has no body: a missing key is a bare 404.
+            AwsFailure::Service(s) if s.is("NotFound") || s.is("NoSuchKey") || s.status == Some(404) => {
+                Ok((key, None))
+            }
+            other => Err(other.into()),
+        },
+    }
+}
