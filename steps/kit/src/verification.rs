@@ -104,13 +104,19 @@ mod tests {
             restorable: 3,
             ..TableCounts::default()
         };
-        assert_eq!(summary_line(d, &all), "3 Delta tables restorable as of 2021-03-31");
+        assert_eq!(
+            summary_line(d, &all),
+            "3 Delta tables restorable as of 2021-03-31"
+        );
         let one = TableCounts {
             total: 1,
             restorable: 1,
             ..TableCounts::default()
         };
-        assert_eq!(summary_line(d, &one), "1 Delta table restorable as of 2021-03-31");
+        assert_eq!(
+            summary_line(d, &one),
+            "1 Delta table restorable as of 2021-03-31"
+        );
         let mixed = TableCounts {
             total: 3,
             restorable: 1,
@@ -121,6 +127,9 @@ mod tests {
             summary_line(d, &mixed),
             "1 of 3 Delta tables restorable as of 2021-03-31, 1 only at another version, 1 unrestorable"
         );
-        assert_eq!(summary_line(d, &TableCounts::default()), "no Delta tables found");
+        assert_eq!(
+            summary_line(d, &TableCounts::default()),
+            "no Delta tables found"
+        );
     }
 }

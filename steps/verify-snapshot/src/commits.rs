@@ -26,15 +26,20 @@ pub(crate) fn commit_time(text: &str) -> Result<CommitTime, String> {
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         // Only the commitInfo action is parsed; the (large) add lines are skipped unread.
-        if line.is_empty() || !line.starts_with("{\"commitInfo\"") && !line.contains("\"commitInfo\"") {
+        if line.is_empty()
+            || !line.starts_with("{\"commitInfo\"") && !line.contains("\"commitInfo\"")
+        {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("line {} is not JSON: {e}", n + 1))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {} is not JSON: {e}", n + 1))?;
         let Some(ci) = v.get("commitInfo") else {
             continue;
         };
-        if let Some(ms) = ci.get("inCommitTimestamp").and_then(serde_json::Value::as_i64) {
+        if let Some(ms) = ci
+            .get("inCommitTimestamp")
+            .and_then(serde_json::Value::as_i64)
+        {
             return Ok(CommitTime {
                 ms,
                 source: "inCommitTimestamp",
@@ -94,10 +99,23 @@ mod tests {
             "{\"commitInfo\":{\"timestamp\":5,\"inCommitTimestamp\":7}}\n{\"add\":{}}\n",
         )
         .unwrap();
-        assert_eq!(t, CommitTime { ms: 7, source: "inCommitTimestamp" });
-        let t = commit_time("{\"add\":{\"path\":\"commitInfo\"}}\n{\"commitInfo\":{\"timestamp\":5}}")
-            .unwrap();
-        assert_eq!(t, CommitTime { ms: 5, source: "timestamp" });
+        assert_eq!(
+            t,
+            CommitTime {
+                ms: 7,
+                source: "inCommitTimestamp"
+            }
+        );
+        let t =
+            commit_time("{\"add\":{\"path\":\"commitInfo\"}}\n{\"commitInfo\":{\"timestamp\":5}}")
+                .unwrap();
+        assert_eq!(
+            t,
+            CommitTime {
+                ms: 5,
+                source: "timestamp"
+            }
+        );
         assert!(commit_time("{\"add\":{}}").is_err());
         assert!(commit_time("{\"commitInfo\":{}}").is_err());
     }

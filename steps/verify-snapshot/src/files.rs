@@ -110,11 +110,17 @@ async fn head(
     match s3.head_object().bucket(bucket).key(&key).send().await {
         Ok(o) => Ok((
             key,
-            Some(o.content_length().and_then(|s| u64::try_from(s).ok()).unwrap_or(0)),
+            Some(
+                o.content_length()
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0),
+            ),
         )),
         Err(e) => match kit::classify("HeadObject", e) {
             // HeadObject has no body: a missing key is a bare 404.
-            AwsFailure::Service(s) if s.is("NotFound") || s.is("NoSuchKey") || s.status == Some(404) => {
+            AwsFailure::Service(s)
+                if s.is("NotFound") || s.is("NoSuchKey") || s.status == Some(404) =>
+            {
                 Ok((key, None))
             }
             other => Err(other.into()),

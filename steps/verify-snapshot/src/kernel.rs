@@ -58,6 +58,7 @@ pub(crate) fn engine(bucket: &str, s: &StoreSettings) -> Result<Engine, String> 
         b = b.with_endpoint(e).with_allow_http(is_loopback(e));
     }
     let store = b.build().map_err(|e| e.to_string())?;
+    let store = crate::store::WithoutHint::new(Arc::new(store));
     Ok(delta_kernel_default_engine::DefaultEngineBuilder::new(Arc::new(store)).build())
 }
 
@@ -130,10 +131,7 @@ pub(crate) fn read_version(
             .map(|f| f.as_ref().to_owned())
             .collect(),
     };
-    let scan = snapshot
-        .scan_builder()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let scan = snapshot.scan_builder().build().map_err(|e| e.to_string())?;
     let mut visit = Visit {
         root: root.to_owned(),
         files: BTreeMap::new(),

@@ -6,6 +6,7 @@ mod files;
 mod kernel;
 mod log;
 pub mod report;
+mod store;
 mod table;
 
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use kit::{AccessDenied, Day, InvalidInput, ServiceFailure, Step, Transient, vali
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::discover::MAX_DIRECTORIES;
 pub use crate::commits::MAX_COMMIT_BYTES;
+pub use crate::discover::MAX_DIRECTORIES;
 pub use crate::files::{HEAD_LIMIT, MISSING_SAMPLES};
 pub use crate::report::{TableReport, TableVerdict, TablesRecord};
 pub use crate::table::{MAX_COMMITS_DATED, MAX_WALK_BACK};
@@ -194,7 +195,8 @@ impl Step for VerifySnapshot {
         let mut reports = Vec::with_capacity(found.tables.len());
         if !found.tables.is_empty() {
             let settings = self.store_settings().await?;
-            let engine = Arc::new(kernel::engine(bucket, &settings).map_err(VerifyError::StoreError)?);
+            let engine =
+                Arc::new(kernel::engine(bucket, &settings).map_err(VerifyError::StoreError)?);
             let ctx = table::Ctx {
                 s3: &self.s3,
                 bucket,

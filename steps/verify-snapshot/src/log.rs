@@ -48,9 +48,7 @@ pub(crate) fn parse(name: &str) -> LogFile {
     match rest.as_slice() {
         ["json"] => LogFile::Commit(version),
         ["checkpoint", "parquet"] => LogFile::Checkpoint(version),
-        ["checkpoint", part, parts, "parquet"]
-            if part.len() == 10 && parts.len() == 10 =>
-        {
+        ["checkpoint", part, parts, "parquet"] if part.len() == 10 && parts.len() == 10 => {
             match (part.parse(), parts.parse()) {
                 (Ok(part), Ok(parts)) if part >= 1 && part <= parts => LogFile::CheckpointPart {
                     version,

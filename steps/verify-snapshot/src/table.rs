@@ -56,7 +56,14 @@ async fn list_log(ctx: &Ctx<'_>, root: &str) -> Result<LogListing, VerifyError> 
 /// The `_last_checkpoint` hint's version, when it parses.
 async fn last_checkpoint_version(ctx: &Ctx<'_>, root: &str) -> Result<Option<u64>, VerifyError> {
     let key = format!("{root}_delta_log/_last_checkpoint");
-    match ctx.s3.get_object().bucket(ctx.bucket).key(&key).send().await {
+    match ctx
+        .s3
+        .get_object()
+        .bucket(ctx.bucket)
+        .key(&key)
+        .send()
+        .await
+    {
         Ok(o) => {
             let len = o.content_length();
             let bytes = kit::body::read_capped(o.body, len, 1024 * 1024)
@@ -128,11 +135,10 @@ async fn check_version(
     let engine = ctx.engine.clone();
     let (url2, root2) = (url.clone(), root.to_owned());
     // Log replay is CPU-bound (and the kernel's API blocking): off the async workers.
-    let read = tokio::task::spawn_blocking(move || {
-        kernel::read_version(&engine, &url2, &root2, version)
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let read =
+        tokio::task::spawn_blocking(move || kernel::read_version(&engine, &url2, &root2, version))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let files = match read {
         Ok(f) => f,
         Err(e) => return Ok(Check::Unreadable(e)),
@@ -178,7 +184,11 @@ async fn record_check(
             }
             Ok(Some(files))
         }
-        Check::Incomplete { missing, outside, protocol } => {
+        Check::Incomplete {
+            missing,
+            outside,
+            protocol,
+        } => {
             results.insert(v, false);
             if report.protocol.is_none() {
                 report.protocol = Some(protocol);
@@ -251,9 +261,8 @@ pub(crate) async fn analyse(ctx: &Ctx<'_>, root: &str) -> Result<TableReport, Ve
 
     let as_of = as_of_version(ctx, root, &log, &mut findings).await?;
 
-    let url = kernel::table_url(ctx.bucket, root).map_err(|e| VerifyError::InvalidInput(
-        kit::InvalidInput::new("$.snapshot_bucket", e),
-    ))?;
+    let url = kernel::table_url(ctx.bucket, root)
+        .map_err(|e| VerifyError::InvalidInput(kit::InvalidInput::new("$.snapshot_bucket", e)))?;
     let mut sizes = Sizes::default();
     let mut results: BTreeMap<u64, bool> = BTreeMap::new();
     let mut complete: Option<(u64, VersionFiles)> = None;
@@ -266,7 +275,17 @@ pub(crate) async fn analyse(ctx: &Ctx<'_>, root: &str) -> Result<TableReport, Ve
         None => Vec::new(),
     };
     for v in walk {
-        let done = record_check(ctx, &url, root, v, &mut sizes, &mut report, &mut results, &mut findings).await?;
+        let done = record_check(
+            ctx,
+            &url,
+            root,
+            v,
+            &mut sizes,
+            &mut report,
+            &mut results,
+            &mut findings,
+        )
+        .await?;
         if let Some(files) = done {
             complete = Some((v, files));
             break;
@@ -278,7 +297,17 @@ pub(crate) async fn analyse(ctx: &Ctx<'_>, root: &str) -> Result<TableReport, Ve
         && !results.contains_key(a)
         && log.reconstructs(*a)
     {
-        let done = record_check(ctx, &url, root, *a, &mut sizes, &mut report, &mut results, &mut findings).await?;
+        let done = record_check(
+            ctx,
+            &url,
+            root,
+            *a,
+            &mut sizes,
+            &mut report,
+            &mut results,
+            &mut findings,
+        )
+        .await?;
         if let Some(files) = done
             && complete.is_none()
         {
@@ -312,4 +341,3 @@ pub(crate) async fn analyse(ctx: &Ctx<'_>, root: &str) -> Result<TableReport, Ve
     report.findings = findings;
     Ok(report)
 }
-

@@ -10,7 +10,13 @@ fn the_binary_lists_its_error_types() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for t in ["InvalidInput", "SnapshotNotFound", "StoreError", "Transient", "AccessDenied"] {
+    for t in [
+        "InvalidInput",
+        "SnapshotNotFound",
+        "StoreError",
+        "Transient",
+        "AccessDenied",
+    ] {
         assert!(text.contains(t), "{text}");
     }
 }

@@ -25,7 +25,10 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 /// Every file under `dir`, by its path relative to it (`/`-separated), sorted.
 pub(crate) fn files_of(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
@@ -44,7 +47,8 @@ pub(crate) fn files_of(dir: &Path) -> Vec<String> {
 
 /// The `add.path`s (URI-decoded) and sizes a commit adds.
 pub(crate) fn added_in(table: &Path, version: u64) -> Vec<(String, u64)> {
-    let text = std::fs::read_to_string(table.join(format!("_delta_log/{version:020}.json"))).unwrap();
+    let text =
+        std::fs::read_to_string(table.join(format!("_delta_log/{version:020}.json"))).unwrap();
     text.lines()
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
@@ -69,7 +73,13 @@ pub(crate) struct Upload {
 }
 
 /// Uploads the table at `dir` under `prefix` (`""` or ending in `/`).
-pub(crate) async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, dir: &Path, how: &Upload) {
+pub(crate) async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    dir: &Path,
+    how: &Upload,
+) {
     for rel in files_of(dir) {
         if how.skip.contains(&rel) {
             continue;
@@ -95,7 +105,13 @@ pub(crate) async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: 
 
 /// One GetObject's bytes.
 pub(crate) async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let o = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+    let o = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     o.body.collect().await.unwrap().to_vec()
 }
 
