@@ -67,10 +67,23 @@ pub enum NotifyError {
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
     /// The topic does not exist (in this account and region).
-    #[error("SNS topic {topic_arn} does not exist; create it or fix the topic ARN")]
+    #[error(
+        "SNS topic {topic_arn} does not exist{}",
+        match (topic_region, client_region) {
+            (t, Some(c)) if t != c => format!(
+                " in {c}, where notify publishes: the ARN names region {t}; create the topic in \
+                 {c} or give the ARN of the topic there"
+            ),
+            _ => "; create it or fix the topic ARN".to_owned(),
+        }
+    )]
     TopicNotFound {
         /// The topic ARN published to.
         topic_arn: String,
+        /// The region the ARN names.
+        topic_region: String,
+        /// The region the step's SNS client publishes in, when known.
+        client_region: Option<String>,
     },
     /// SNS refused the message for another reason (a disabled KMS key, an invalid parameter).
     #[error("{0}; check the topic's settings")]
@@ -420,6 +433,13 @@ impl Step for Notify {
                 AwsFailure::Service(s) if s.is("NotFound") || s.is("NotFoundException") => {
                     NotifyError::TopicNotFound {
                         topic_arn: input.topic_arn.clone(),
+                        topic_region: input
+                            .topic_arn
+                            .split(':')
+                            .nth(3)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        client_region: self.sns.config().region().map(|r| r.to_string()),
                     }
                 }
                 AwsFailure::Service(s) if PUBLISH_REFUSALS.iter().any(|c| s.is(c)) => {

@@ -1,4 +1,5 @@
 //! audit-report's integration tests: one binary (the SDK is linked once per crate).
 
 mod local_batch;
+mod memory;
 mod moto;
