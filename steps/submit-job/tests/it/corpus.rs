@@ -20,10 +20,11 @@ use tokio::io::AsyncWriteExt;
 
 /// The longest errorMessage accepted, whatever the size of the offending value.
 const MAX_MESSAGE: usize = 512;
-/// Words that only a Rust type name would put into a message.
+/// Words that only a Rust type name (or serde's name for an object or array) would put into a
+/// message.
 const RUST_WORDS: &[&str] = &[
     "struct", "enum", "Option", "Vec", "String", "str", "i8", "i16", "i32", "i64", "u8", "u16",
-    "u32", "u64", "usize", "isize", "f32", "f64", "Day",
+    "u32", "u64", "usize", "isize", "f32", "f64", "Day", "map", "sequence",
 ];
 /// Fragments of Rust paths.
 const RUST_PATHS: &[&str] = &["alloc::", "std::", "core::", "serde", "kit::"];
