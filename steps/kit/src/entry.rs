@@ -234,13 +234,19 @@ fn meta_command<S: Step>(args: &[String]) -> Option<ExitCode> {
     Some(ExitCode::SUCCESS)
 }
 
-/// Structured logs: JSON in Lambda (CloudWatch Logs Insights parses it), compact text on stderr
-/// locally. `RUST_LOG` filters; default `info`.
-/// Logs to stderr (stdout carries the output): JSON lines inside Lambda, compact text elsewhere;
-/// `RUST_LOG` filters, `info` by default. Also used by lakevault's operator tools.
+/// Logs to stderr (stdout carries the output): JSON lines inside Lambda (CloudWatch Logs
+/// Insights parses them), compact text elsewhere; `RUST_LOG` filters, `info` by default. Also
+/// used by lakevault's operator tools and the local stack.
 pub fn init_tracing(lambda: bool) {
+    init_tracing_with_default(lambda, "info");
+}
+
+/// [`init_tracing`] with another filter when `RUST_LOG` is unset (a command whose stdout tells
+/// its own story, such as `lakevault-local demo`, defaults to `warn`).
+pub fn init_tracing_with_default(lambda: bool, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
