@@ -37,6 +37,12 @@ pub trait Step: Send + Sync + 'static {
     /// Its errors; variant names are errorTypes.
     type Error: StepError;
 
+    /// Rewords an input error in the step's own terms before it is reported (e.g. a field that
+    /// callers spell another way through a serde alias). The default leaves it as it is.
+    fn explain_input_error(e: InvalidInput) -> InvalidInput {
+        e
+    }
+
     /// Handles one event. Must be idempotent: the state machine may retry or redrive it.
     fn handle(
         &self,
@@ -90,7 +96,7 @@ pub fn canonical(v: Value) -> Value {
 pub async fn invoke<S: Step>(step: &S, event: Value) -> Result<Value, Diagnostic> {
     crate::event::check_object(&event).map_err(|e| diagnostic_of(&e))?;
     let input: S::Input = serde_path_to_error::deserialize(event)
-        .map_err(|e| diagnostic_of(&InvalidInput::from_serde(e)))?;
+        .map_err(|e| diagnostic_of(&S::explain_input_error(InvalidInput::from_serde(e))))?;
     match step.handle(input).await {
         Ok(out) => serde_json::to_value(out).map_err(|e| Diagnostic {
             // Serialising our own output cannot fail for these types; report it plainly if it does.

@@ -408,6 +408,20 @@ impl Step for Notify {
     type Output = NotifyOutput;
     type Error = NotifyError;
 
+    /// A Catch hands the error on as `Error` (and `Cause`); serde names the field by its Rust
+    /// spelling, `error`, which the caller never wrote.
+    fn explain_input_error(e: InvalidInput) -> InvalidInput {
+        if e.path == "$.failure" && e.message.contains("missing field `error`") {
+            InvalidInput::new(
+                "$.failure.Error",
+                "missing: the failure's `Error` (the error name a Catch hands on; `error` is \
+                 accepted too)",
+            )
+        } else {
+            e
+        }
+    }
+
     async fn handle(&self, input: NotifyInput) -> Result<NotifyOutput, NotifyError> {
         let msg = message_for(&input)?;
         let mut attrs: HashMap<String, MessageAttributeValue> = HashMap::new();
@@ -529,6 +543,25 @@ mod tests {
         assert_eq!(message_for(&input).unwrap_err().path, "$");
         input.topic_arn = "t".into();
         assert_eq!(message_for(&input).unwrap_err().path, "$.topic_arn");
+    }
+
+    #[tokio::test]
+    async fn a_failure_without_error_names_the_catch_field() {
+        let step = Notify::new(aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(kit::clients::behavior_version())
+                .region(aws_sdk_sns::config::Region::new("us-east-1"))
+                .build(),
+        ));
+        let event = serde_json::json!({
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+            "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+            "failure": {"Cause": "boom"},
+        });
+        let d = kit::entry::invoke(&step, event).await.unwrap_err();
+        assert_eq!(d.error_type, "InvalidInput");
+        assert!(d.error_message.contains("$.failure.Error"), "{}", d.error_message);
+        assert!(!d.error_message.contains("`error`,"), "{}", d.error_message);
     }
 
     #[test]
