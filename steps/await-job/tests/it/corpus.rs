@@ -177,6 +177,10 @@ fn judge(case: &Case, answer: Answer, mut problems: Vec<String>) -> Option<Strin
     if !named {
         problems.push(format!("the path is not {}", case.path));
     }
+    // A value is quoted escaped: a raw NUL or newline in a message breaks logs and mail.
+    if message.chars().any(char::is_control) {
+        problems.push("the message holds a control character".to_owned());
+    }
     if message.len() > MAX_MESSAGE {
         problems.push(format!(
             "the message is {} bytes (at most {MAX_MESSAGE})",
