@@ -2,10 +2,12 @@
 //! optional prefix.
 //!
 //! Rule (also in the README):
-//! 1. The source bucket name must follow S3's current rules ([`kit::validate`]); legacy
-//!    us-east-1 names (uppercase letters, `_`, more than 63 characters) are refused.
-//! 2. Start from the source bucket name with `.` replaced by `-` (dots break virtual-hosted
-//!    HTTPS).
+//! 1. The source bucket name must follow S3's current rules
+//!    ([`kit::validate::check_source_bucket`], as in every step); legacy us-east-1 names
+//!    (uppercase letters, `_`, more than 63 characters) are refused, saying so, and a reserved
+//!    prefix or suffix is refused even with a prefix.
+//! 2. Start from the source bucket name with only `.` replaced by `-` (dots break
+//!    virtual-hosted HTTPS), so that no snapshot name contains a `.`.
 //! 3. The natural name is `[<prefix>-]<source>-<dd-mmm-yyyy>`, e.g. `lake-prod-31-mar-2021`.
 //! 4. When step 2 changed the source name (so two sources could map to the same text, e.g.
 //!    `lake.prod` and `lake-prod`) or the natural name is longer than 63 characters, the first
