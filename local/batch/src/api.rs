@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use quick_xml::escape::escape;
 
 use crate::engine;
-use crate::lifecycle::{BatchService, Job, JobStatus, NewJob, RequestedStatus, timestamp};
+use crate::lifecycle::{BatchService, Job, JobStatus, Request, RequestedStatus, timestamp};
 use crate::model::{CreateJobRequest, PutJobTaggingRequest};
 use crate::names::{TagProblem, check_tags, is_account_id, role_arn_account};
 use crate::spec::{JobSpec, SpecError};
@@ -192,7 +192,7 @@ async fn create_job(
     {
         let jobs = state.lock();
         if let Some(job) = jobs.by_token(&account, &token) {
-            if job.request_fingerprint == text {
+            if job.request.fingerprint == text {
                 tracing::info!(job_id = %job.id, %token, "CreateJob retried: same job");
                 return Ok(create_job_result(&job.id));
             }
@@ -239,20 +239,19 @@ async fn create_job(
     let tags = req.tags.clone().map(|t| t.member).unwrap_or_default();
     check_tags(&tags)?;
 
-    let job = Job::new(NewJob {
+    let request = Request {
         account: account.clone(),
         token,
-        request_fingerprint: text.to_owned(),
+        fingerprint: text.to_owned(),
         description: req.description.clone(),
-        priority,
         role_arn,
         confirmation_required: req.confirmation_required.unwrap_or(true),
         raw_manifest: raw_element(text, "Manifest"),
         raw_operation: raw_element(text, "Operation"),
         raw_report: raw_element(text, "Report"),
-        spec,
-        tags,
-    });
+        spec: Arc::new(spec),
+    };
+    let job = Job::new(request, priority, tags);
     let id = state.lock().insert(job);
     tracing::info!(job_id = %id, %account, "job created");
     engine::start(Arc::clone(&state), id.clone());
@@ -274,7 +273,7 @@ fn with_job<T>(
     let mut jobs = state.lock();
     match jobs.by_id.get_mut(id) {
         // Jobs of other accounts do not exist for this one.
-        Some(job) if job.account == account => f(job),
+        Some(job) if job.request.account == account => f(job),
         _ => Err(ApiError::no_such_job(id)),
     }
 }
@@ -294,18 +293,29 @@ fn opt_el(name: &str, v: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn describe_xml(job: &Job, region: &str) -> String {
-    let failures: String = job
-        .failure_reasons
-        .iter()
-        .map(|f| {
+/// `<member><A>a</A><B>b</B></member>` for each pair, the values escaped.
+fn pair_members<'a>(
+    (first, second): (&str, &str),
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> String {
+    pairs
+        .map(|(a, b)| {
             format!(
-                "<member><FailureCode>{}</FailureCode><FailureReason>{}</FailureReason></member>",
-                escape(f.code.as_str()),
-                escape(f.reason.as_str())
+                "<member><{first}>{}</{first}><{second}>{}</{second}></member>",
+                escape(a),
+                escape(b)
             )
         })
-        .collect();
+        .collect()
+}
+
+fn describe_xml(job: &Job, region: &str) -> String {
+    let failures = pair_members(
+        ("FailureCode", "FailureReason"),
+        job.failure_reasons
+            .iter()
+            .map(|f| (f.code.as_str(), f.reason.as_str())),
+    );
     let failures = if failures.is_empty() {
         String::new()
     } else {
@@ -314,22 +324,22 @@ fn describe_xml(job: &Job, region: &str) -> String {
     format!(
         "<JobId>{id}</JobId><ConfirmationRequired>{conf}</ConfirmationRequired>{desc}<JobArn>arn:aws:s3:{region}:{acct}:job/{id}</JobArn><Status>{status}</Status>{manifest}{operation}<Priority>{prio}</Priority>{progress}{reason}{failures}{report}<CreationTime>{created}</CreationTime>{terminated}<RoleArn>{role}</RoleArn>",
         id = job.id,
-        conf = job.confirmation_required,
-        desc = opt_el("Description", job.description.as_deref()),
-        acct = job.account,
+        conf = job.request.confirmation_required,
+        desc = opt_el("Description", job.request.description.as_deref()),
+        acct = job.request.account,
         status = job.status.as_str(),
-        manifest = job.raw_manifest,
-        operation = job.raw_operation,
+        manifest = job.request.raw_manifest,
+        operation = job.request.raw_operation,
         prio = job.priority,
         progress = progress_xml(job),
         reason = opt_el("StatusUpdateReason", job.status_update_reason.as_deref()),
-        report = job.raw_report,
+        report = job.request.raw_report,
         created = timestamp(job.creation_time),
         terminated = opt_el(
             "TerminationDate",
             job.termination_date.map(timestamp).as_deref()
         ),
-        role = escape(job.role_arn.as_str()),
+        role = escape(job.request.role_arn.as_str()),
     )
 }
 
@@ -381,7 +391,8 @@ async fn list_jobs(
         .rev()
         .filter_map(|id| jobs.by_id.get(id))
         .filter(|j| {
-            j.account == account && (statuses.is_empty() || statuses.contains(&Some(j.status)))
+            j.request.account == account
+                && (statuses.is_empty() || statuses.contains(&Some(j.status)))
         })
         .collect();
     let page = matching.iter().skip(start).take(max);
@@ -390,7 +401,7 @@ async fn list_jobs(
             format!(
                 "<member><JobId>{}</JobId>{}<Operation>S3PutObjectCopy</Operation><Priority>{}</Priority><Status>{}</Status><CreationTime>{}</CreationTime>{}{}</member>",
                 j.id,
-                opt_el("Description", j.description.as_deref()),
+                opt_el("Description", j.request.description.as_deref()),
                 j.priority,
                 j.status.as_str(),
                 timestamp(j.creation_time),
@@ -466,16 +477,10 @@ async fn get_job_tagging(
 ) -> Result<Response, ApiError> {
     let account = account(&headers)?;
     let tags = with_job(&state, &account, &id, |job| Ok(job.tags.clone()))?;
-    let members: String = tags
-        .iter()
-        .map(|t| {
-            format!(
-                "<member><Key>{}</Key><Value>{}</Value></member>",
-                escape(t.key.as_str()),
-                escape(t.value.as_str())
-            )
-        })
-        .collect();
+    let members = pair_members(
+        ("Key", "Value"),
+        tags.iter().map(|t| (t.key.as_str(), t.value.as_str())),
+    );
     Ok(xml_ok(format!(
         "<GetJobTaggingResult xmlns=\"{XMLNS}\"><Tags>{members}</Tags></GetJobTaggingResult>"
     )))

@@ -159,28 +159,34 @@ pub(crate) enum Ending {
     Cancelled,
 }
 
-/// One job's record, as DescribeJob shows it.
+/// What CreateJob was asked, fixed for the job's life.
 #[derive(Debug)]
-pub(crate) struct Job {
-    pub(crate) id: String,
+pub(crate) struct Request {
     pub(crate) account: String,
     pub(crate) token: String,
     /// The CreateJob body, to tell a retried request from a conflicting one.
-    pub(crate) request_fingerprint: String,
+    pub(crate) fingerprint: String,
     pub(crate) description: Option<String>,
-    pub(crate) priority: i64,
     pub(crate) role_arn: String,
     pub(crate) confirmation_required: bool,
-    pub(crate) status: JobStatus,
-    pub(crate) status_update_reason: Option<String>,
-    pub(crate) creation_time: OffsetDateTime,
-    pub(crate) termination_date: Option<OffsetDateTime>,
     /// `<Manifest>`, `<Operation>`, `<Report>` exactly as the client sent them (echoed back).
     pub(crate) raw_manifest: String,
     pub(crate) raw_operation: String,
     pub(crate) raw_report: String,
     pub(crate) spec: Arc<JobSpec>,
+}
+
+/// One job's record, as DescribeJob shows it.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) id: String,
+    pub(crate) request: Request,
+    pub(crate) priority: i64,
     pub(crate) tags: Vec<Tag>,
+    pub(crate) status: JobStatus,
+    pub(crate) status_update_reason: Option<String>,
+    pub(crate) creation_time: OffsetDateTime,
+    pub(crate) termination_date: Option<OffsetDateTime>,
     pub(crate) total: u64,
     pub(crate) succeeded: u64,
     pub(crate) failed: u64,
@@ -192,44 +198,18 @@ pub(crate) struct Job {
     pub(crate) cancel_requested: bool,
 }
 
-/// What CreateJob knows of a new job.
-#[derive(Debug)]
-pub(crate) struct NewJob {
-    pub(crate) account: String,
-    pub(crate) token: String,
-    pub(crate) request_fingerprint: String,
-    pub(crate) description: Option<String>,
-    pub(crate) priority: i64,
-    pub(crate) role_arn: String,
-    pub(crate) confirmation_required: bool,
-    pub(crate) raw_manifest: String,
-    pub(crate) raw_operation: String,
-    pub(crate) raw_report: String,
-    pub(crate) spec: JobSpec,
-    pub(crate) tags: Vec<Tag>,
-}
-
 impl Job {
     /// A `New` job with a fresh id.
-    pub(crate) fn new(n: NewJob) -> Job {
+    pub(crate) fn new(request: Request, priority: i64, tags: Vec<Tag>) -> Job {
         Job {
             id: uuid::Uuid::new_v4().to_string(),
-            account: n.account,
-            token: n.token,
-            request_fingerprint: n.request_fingerprint,
-            description: n.description,
-            priority: n.priority,
-            role_arn: n.role_arn,
-            confirmation_required: n.confirmation_required,
+            request,
+            priority,
+            tags,
             status: JobStatus::New,
             status_update_reason: None,
             creation_time: OffsetDateTime::now_utc(),
             termination_date: None,
-            raw_manifest: n.raw_manifest,
-            raw_operation: n.raw_operation,
-            raw_report: n.raw_report,
-            spec: Arc::new(n.spec),
-            tags: n.tags,
             total: 0,
             succeeded: 0,
             failed: 0,
@@ -298,7 +278,7 @@ impl Jobs {
     pub(crate) fn by_token(&self, account: &str, token: &str) -> Option<&Job> {
         self.by_id
             .values()
-            .find(|j| j.account == account && j.token == token)
+            .find(|j| j.request.account == account && j.request.token == token)
     }
 }
 
@@ -349,8 +329,8 @@ impl BatchService {
     /// What the engine needs to run job `id` (None when it does not exist).
     pub(crate) fn ticket(&self, id: &str) -> Option<RunTicket> {
         self.lock().by_id.get(id).map(|job| RunTicket {
-            spec: Arc::clone(&job.spec),
-            confirmation_required: job.confirmation_required,
+            spec: Arc::clone(&job.request.spec),
+            confirmation_required: job.request.confirmation_required,
             wake: Arc::clone(&job.wake),
         })
     }
@@ -477,20 +457,19 @@ mod tests {
     }
 
     fn job(status: JobStatus) -> Job {
-        let mut j = Job::new(NewJob {
+        let request = Request {
             account: "123456789012".into(),
             token: "t".into(),
-            request_fingerprint: String::new(),
+            fingerprint: String::new(),
             description: None,
-            priority: 1,
             role_arn: String::new(),
             confirmation_required: true,
             raw_manifest: String::new(),
             raw_operation: String::new(),
             raw_report: String::new(),
-            spec: crate::spec::tests_support::spec(),
-            tags: Vec::new(),
-        });
+            spec: Arc::new(crate::spec::tests_support::spec()),
+        };
+        let mut j = Job::new(request, 1, Vec::new());
         j.status = status;
         j
     }

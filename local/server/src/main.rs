@@ -29,16 +29,5 @@ fn main() -> ExitCode {
 /// kit's tracing, quieter by default than a step's: `demo` prints its own story on stdout, and
 /// the endpoint's and the jobs' info lines would drown it. RUST_LOG still decides when set.
 fn init_tracing() {
-    let unset = std::env::var_os("RUST_LOG").is_none();
-    if unset {
-        // SAFETY: no other thread exists yet (the runtime starts after this), so nothing reads
-        // the environment concurrently.
-        unsafe { std::env::set_var("RUST_LOG", "warn") };
-    }
-    kit::entry::init_tracing(false);
-    if unset {
-        // The filter has read it; the steps `serve` starts inherit the environment as it was.
-        // SAFETY: as above, still single-threaded.
-        unsafe { std::env::remove_var("RUST_LOG") };
-    }
+    kit::entry::init_tracing_with_default(false, "warn");
 }

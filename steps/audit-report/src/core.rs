@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 pub use kit::record::{ClassSummary, FailureClass, Failures};
 
+use crate::rowcap::{MAX_ROW_BYTES, OVERLONG_MARKER, RowCap};
+
 /// Keys kept per failure class: enough to investigate, small enough for a Step Functions payload.
 pub const SAMPLE_LIMIT: usize = 10;
 /// Distinct error codes counted per class; the rest are folded into [`OTHER_CODES`].
@@ -236,6 +238,19 @@ pub struct Tally {
     pub failures: Failures,
     /// Bytes of result files read.
     pub bytes: u64,
+    /// The row cap in bytes; 0 means [`MAX_ROW_BYTES`] (tests lower it).
+    pub row_limit: usize,
+}
+
+impl Tally {
+    /// The row cap in force.
+    fn max_row_bytes(&self) -> usize {
+        if self.row_limit == 0 {
+            MAX_ROW_BYTES
+        } else {
+            self.row_limit
+        }
+    }
 }
 
 /// What one result file held.
@@ -301,12 +316,14 @@ impl Tally {
             md5: Md5::new(),
             bytes: 0,
         };
+        // The row cap sits above the hashing reader: the MD5 still covers every byte.
+        let capped = RowCap::new(hashing, self.max_row_bytes());
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             // Rows may have fewer columns than the schema (no message, no version column).
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(hashing);
+            .from_reader(capped);
         let mut rec = csv::ByteRecord::new();
         let mut rows = 0u64;
         loop {
@@ -319,7 +336,7 @@ impl Tally {
                 Err(e) => return Err(StreamError::Io(csv_io_error(e))),
             }
         }
-        let mut hashing = csv.into_inner();
+        let mut hashing = csv.into_inner().into_inner();
         // The CSV reader stops at EOF already; draining makes "the MD5 covers every byte" hold
         // by construction rather than by the CSV reader's behaviour.
         io::copy(&mut hashing, &mut io::sink())?;
@@ -341,6 +358,17 @@ impl Tally {
 
     fn row<W: Write>(&mut self, rec: &csv::ByteRecord, oversize: &mut W) -> io::Result<()> {
         self.rows += 1;
+        if rec.len() > 1 && rec.get(rec.len() - 1) == Some(OVERLONG_MARKER) {
+            self.unparsed += 1;
+            if self.unparsed_samples.len() < UNPARSED_SAMPLES {
+                let head = String::from_utf8_lossy(rec.get(0).unwrap_or_default()).into_owned();
+                self.unparsed_samples.push(shorten(
+                    &format!("(a row over {} bytes, cut) {head}", self.max_row_bytes()),
+                    TEXT_LIMIT,
+                ));
+            }
+            return Ok(());
+        }
         let status = rec.get(3).map(trim);
         match status {
             Some(s) if s.eq_ignore_ascii_case(b"succeeded") => {
@@ -502,6 +530,31 @@ src,nomsg,,failed,500
         assert_eq!((t.rows, t.failed, t.unparsed), (3, 1, 2));
         assert_eq!(t.failures.other.count, 1);
         assert_eq!(t.unparsed_samples.len(), 2);
+    }
+
+    #[test]
+    fn an_over_long_row_is_unparsed_and_the_next_row_is_read() {
+        let body = format!(
+            "src,{},,succeeded,200,,ok\nsrc,k2,,failed,404,NoSuchKey,gone\nsrc,k3,,succeeded,200,,ok\n",
+            "x".repeat(5000)
+        );
+        let mut t = Tally {
+            row_limit: 1000,
+            ..Tally::default()
+        };
+        let md5 = hex::encode(Md5::digest(body.as_bytes()));
+        let stats = t
+            .read_result_file(body.as_bytes(), &md5, &mut io::sink())
+            .unwrap();
+        // The MD5 covers every byte, the cut row included.
+        assert_eq!(stats.bytes, body.len() as u64);
+        assert_eq!((t.rows, t.succeeded, t.failed, t.unparsed), (3, 1, 1, 1));
+        assert_eq!(t.failures.source_missing.count, 1);
+        assert!(
+            t.unparsed_samples[0].contains("over 1000 bytes"),
+            "{:?}",
+            t.unparsed_samples
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
 };
 use kit::AwsFailure;
 
-use crate::contract::{CreateBucketError, Setting};
+use crate::contract::{Conflict, CreateBucketError, Setting};
 use crate::observe::Observed;
 use crate::plan::Plan;
 use crate::sdk::{build_err, call};
@@ -39,7 +39,7 @@ pub(crate) async fn create(s3: &Client, plan: &Plan) -> Result<bool, CreateBucke
             AwsFailure::Service(s) if s.is("BucketAlreadyExists") => {
                 Err(CreateBucketError::BucketConflict {
                     bucket: plan.bucket.clone(),
-                    reason: "the name is owned by another AWS account".to_owned(),
+                    reason: Conflict::OtherAccount,
                 })
             }
             other => Err(other.into()),

@@ -5,8 +5,10 @@
 //! published contract.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use aws_sdk_s3::types::ObjectLockRetentionMode;
+use kit::validate::quote;
 use kit::{AccessDenied, Day, InvalidInput, ServiceFailure, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -184,6 +186,160 @@ pub struct CreateBucketOutput {
     pub settings: Settings,
 }
 
+/// Why an existing bucket cannot be this backup's snapshot bucket as the input asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// The name is owned by another AWS account.
+    OtherAccount,
+    /// The bucket is ours but in another region than the one requested.
+    OtherRegion {
+        /// Where the bucket is.
+        existing: String,
+        /// Where the input asks for it.
+        requested: String,
+    },
+    /// The bucket's tags name another backup.
+    OtherBackup {
+        /// Its `source-bucket` tag, if any.
+        source: Option<String>,
+        /// Its `backup-date` tag, if any.
+        date: Option<String>,
+        /// The source bucket of the input.
+        requested_source: String,
+        /// The backup date of the input.
+        requested_date: String,
+    },
+    /// The bucket has no lakevault tags and already holds objects: someone else's.
+    NotEmpty,
+    /// The bucket is this backup's, but some setting it has is not the one requested.
+    Settings {
+        /// The bucket has its lock-down policy (written last): an earlier run finished it.
+        finished: bool,
+        /// What differs, in the order the settings are applied.
+        differences: Vec<Difference>,
+    },
+}
+
+impl Conflict {
+    /// What to do about it.
+    pub fn remedy(&self) -> String {
+        const OTHER_NAME: &str = "use bucket_prefix for another name, or remove the stray bucket";
+        match self {
+            Conflict::OtherAccount | Conflict::OtherBackup { .. } | Conflict::NotEmpty => {
+                OTHER_NAME.to_owned()
+            }
+            Conflict::OtherRegion { existing, .. } => format!(
+                "re-run with region {}, or use bucket_prefix for another name",
+                quote(existing)
+            ),
+            Conflict::Settings { differences, .. } => {
+                let (chosen, outside): (Vec<&Difference>, Vec<&Difference>) =
+                    differences.iter().partition(|d| d.from_input);
+                let mut todo = Vec::new();
+                if !chosen.is_empty() {
+                    let made_with: Vec<String> = chosen
+                        .iter()
+                        .map(|d| format!("{} {}", d.name, d.existing))
+                        .collect();
+                    todo.push(format!(
+                        "this snapshot was made with {}; re-run with those settings, or choose another bucket_prefix for a new snapshot bucket",
+                        made_with.join(", ")
+                    ));
+                }
+                if !outside.is_empty() {
+                    let names: Vec<&str> = outside.iter().map(|d| d.name).collect();
+                    todo.push(format!(
+                        "{} changed outside lakevault: set back by hand (once the policy is in place, only a break-glass role can), or choose another bucket_prefix",
+                        names.join(", ")
+                    ));
+                }
+                todo.join("; ")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NOT_OURS: &str = "cannot be this backup's snapshot bucket";
+        match self {
+            Conflict::OtherAccount => {
+                write!(f, "{NOT_OURS}: the name is owned by another AWS account")
+            }
+            Conflict::OtherRegion {
+                existing,
+                requested,
+            } => write!(
+                f,
+                "{NOT_OURS}: it exists in {}, not in {requested}",
+                quote(existing)
+            ),
+            Conflict::OtherBackup {
+                source,
+                date,
+                requested_source,
+                requested_date,
+            } => write!(
+                f,
+                "{NOT_OURS}: its tags say it is the backup of {} on {}, not of {requested_source} on {requested_date}",
+                source
+                    .as_deref()
+                    .map_or_else(|| "(no source-bucket tag)".to_owned(), quote),
+                date.as_deref()
+                    .map_or_else(|| "(no backup-date tag)".to_owned(), quote),
+            ),
+            Conflict::NotEmpty => write!(
+                f,
+                "{NOT_OURS}: it exists without lakevault's tags and already holds objects"
+            ),
+            Conflict::Settings {
+                finished,
+                differences,
+            } => {
+                let state = if *finished { "finished" } else { "unfinished" };
+                write!(
+                    f,
+                    "is this backup's snapshot bucket ({state}), made with other settings: "
+                )?;
+                for (i, d) in differences.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{d}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One setting an existing snapshot bucket has otherwise than the input asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The setting: the input field that chooses it (`retention`, `kms_key_arn`,
+    /// `break_glass_role_arns`), or, for what every input sets alike, the managed setting
+    /// (`tags`, `public_access_block`, `object_ownership`, `encryption`, `versioning`,
+    /// `object_lock`, `policy`).
+    pub name: &'static str,
+    /// Whether the input chooses this setting (a re-run with the bucket's value converges);
+    /// otherwise the bucket was changed outside lakevault.
+    pub from_input: bool,
+    /// What the bucket has, short (values quoted with [`kit::validate::quote`]).
+    pub existing: String,
+    /// What the input asks for, in the same form.
+    pub requested: String,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: existing {}, requested {}",
+            self.name, self.existing, self.requested
+        )
+    }
+}
+
 /// Everything create-bucket can fail with; variant names are the errorTypes.
 #[derive(Debug, thiserror::Error, kit::strum::IntoStaticStr, kit::strum::VariantNames)]
 #[strum(crate = "kit::strum")]
@@ -194,21 +350,20 @@ pub enum CreateBucketError {
     /// Throttling, a 5xx, a timeout: retry.
     #[error(transparent)]
     Transient(#[from] Transient),
-    /// IAM or the bucket policy refused a call. After the lock-down, changing a setting that
-    /// differs from the input is refused to all but the break-glass roles.
+    /// IAM or the bucket policy refused a call. (A finished bucket whose settings differ from the
+    /// input is a `BucketConflict`, found before any write.)
     #[error(transparent)]
     AccessDenied(#[from] AccessDenied),
     /// The name is taken by another account, or the bucket of that name is not this backup's
     /// (its tags name another source or date, it is untagged and not empty, or it is in another
-    /// region). Nothing was changed.
-    #[error(
-        "bucket {bucket} cannot be this backup's snapshot bucket: {reason}; nothing was changed (use bucket_prefix for another name, or remove the stray bucket)"
-    )]
+    /// region), or it is this backup's bucket but was made with other settings (see the README's
+    /// "Re-runs and conflicts"). Nothing was changed.
+    #[error("bucket {bucket} {reason}; nothing was changed ({})", .reason.remedy())]
     BucketConflict {
         /// The bucket name.
         bucket: String,
-        /// Why it is not ours.
-        reason: String,
+        /// Why it cannot be this backup's snapshot bucket as requested.
+        reason: Conflict,
     },
     /// A setting read back after applying it differs from what was applied.
     #[error(
@@ -261,7 +416,7 @@ mod tests {
         );
         let e = CreateBucketError::BucketConflict {
             bucket: "b".into(),
-            reason: "r".into(),
+            reason: Conflict::OtherAccount,
         };
         assert_eq!(e.error_type(), "BucketConflict");
     }

@@ -6,15 +6,16 @@ pub mod naming;
 pub mod observe;
 pub mod plan;
 pub mod policy;
+pub mod rerun;
 mod sdk;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
 
 pub use contract::{
-    BlockPublicAccess, ConfigError, CreateBucketError, CreateBucketInput, CreateBucketOutput,
-    Encryption, MAX_BREAK_GLASS_ROLES, MAX_RETENTION_DAYS, ObjectLock, Retention, RetentionMode,
-    Setting, Settings, TAG_DATE, TAG_SOURCE, TAG_TOOL, TOOL,
+    BlockPublicAccess, ConfigError, Conflict, CreateBucketError, CreateBucketInput,
+    CreateBucketOutput, Difference, Encryption, MAX_BREAK_GLASS_ROLES, MAX_RETENTION_DAYS,
+    ObjectLock, Retention, RetentionMode, Setting, Settings, TAG_DATE, TAG_SOURCE, TAG_TOOL, TOOL,
 };
 pub use observe::versioning_status;
 
@@ -85,14 +86,20 @@ impl kit::Step for CreateBucket {
             if region != plan.region {
                 return Err(CreateBucketError::BucketConflict {
                     bucket: plan.bucket.clone(),
-                    reason: format!("it exists in {region}, not in {}", plan.region),
+                    reason: Conflict::OtherRegion {
+                        existing: region,
+                        requested: plan.region.clone(),
+                    },
                 });
             }
         }
 
         let seen = observe::observe(&s3, bucket).await?;
         if !created {
+            // Both before any write: a bucket that is not this backup's, or that is but was made
+            // with other settings, is refused with nothing changed.
             observe::check_claim(&s3, &plan, &seen).await?;
+            rerun::check(&plan, &seen)?;
         }
         let changed = seen.differences(&plan.settings);
         for setting in &changed {

@@ -2,10 +2,12 @@
 //! optional prefix.
 //!
 //! Rule (also in the README):
-//! 1. The source bucket name must follow S3's current rules ([`kit::validate`]); legacy
-//!    us-east-1 names (uppercase letters, `_`, more than 63 characters) are refused.
-//! 2. Start from the source bucket name with `.` replaced by `-` (dots break virtual-hosted
-//!    HTTPS).
+//! 1. The source bucket name must follow S3's current rules
+//!    ([`kit::validate::check_source_bucket`], as in every step); legacy us-east-1 names
+//!    (uppercase letters, `_`, more than 63 characters) are refused, saying so, and a reserved
+//!    prefix or suffix is refused even with a prefix.
+//! 2. Start from the source bucket name with only `.` replaced by `-` (dots break
+//!    virtual-hosted HTTPS), so that no snapshot name contains a `.`.
 //! 3. The natural name is `[<prefix>-]<source>-<dd-mmm-yyyy>`, e.g. `lake-prod-31-mar-2021`.
 //! 4. When step 2 changed the source name (so two sources could map to the same text, e.g.
 //!    `lake.prod` and `lake-prod`) or the natural name is longer than 63 characters, the first
@@ -41,37 +43,6 @@ pub fn snapshot_name_problem(name: &str) -> Option<SnapshotNameProblem> {
         return Some(p.into());
     }
     name.contains('.').then_some(SnapshotNameProblem::Period)
-}
-
-/// Checks a source bucket name: S3's current rules. A name S3 allowed only in us-east-1 before
-/// March 2018 (uppercase letters, `_`, up to 255 characters) is refused, saying so.
-fn check_source(source: &str) -> Result<(), InvalidInput> {
-    let path = "$.source_bucket";
-    validate::check_bucket(path, source).map_err(|e| {
-        if is_legacy_name(source) {
-            InvalidInput::new(
-                path,
-                format!(
-                    "{}; legacy bucket names (uppercase letters, '_', more than 63 characters: allowed in us-east-1 before March 2018) are not supported",
-                    e.message
-                ),
-            )
-        } else {
-            e
-        }
-    })
-}
-
-/// A name S3 accepted in us-east-1 before March 2018 but refuses now.
-fn is_legacy_name(name: &str) -> bool {
-    (3..=255).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        && matches!(
-            bucket_name_problem(name),
-            Some(BucketNameProblem::Length(_)) | Some(BucketNameProblem::Character(_))
-        )
 }
 
 /// Checks `bucket_prefix`: 1–30 lowercase letters, digits and hyphens, alphanumeric at both ends,
@@ -115,7 +86,7 @@ pub fn snapshot_bucket_name(
     day: Day,
     prefix: Option<&str>,
 ) -> Result<String, InvalidInput> {
-    check_source(source)?;
+    validate::check_source_bucket("$.source_bucket", source)?;
     let head = match prefix.filter(|p| !p.is_empty()) {
         Some(p) => {
             check_prefix(p)?;

@@ -9,8 +9,8 @@ use aws_sdk_s3::types::{ObjectLockEnabled, ServerSideEncryption};
 use serde_json::Value;
 
 use crate::contract::{
-    ALL_SETTINGS, BlockPublicAccess, CreateBucketError, Encryption, Setting, Settings, TAG_DATE,
-    TAG_SOURCE,
+    ALL_SETTINGS, BlockPublicAccess, Conflict, CreateBucketError, Encryption, Setting, Settings,
+    TAG_DATE, TAG_SOURCE,
 };
 use crate::plan::Plan;
 use crate::policy;
@@ -139,7 +139,7 @@ pub(crate) async fn check_claim(
     plan: &Plan,
     seen: &Observed,
 ) -> Result<(), CreateBucketError> {
-    let conflict = |reason: String| CreateBucketError::BucketConflict {
+    let conflict = |reason: Conflict| CreateBucketError::BucketConflict {
         bucket: plan.bucket.clone(),
         reason,
     };
@@ -160,17 +160,15 @@ pub(crate) async fn check_claim(
             if listing.versions().is_empty() && listing.delete_markers().is_empty() {
                 Ok(())
             } else {
-                Err(conflict(
-                    "it exists without lakevault's tags and already holds objects".to_owned(),
-                ))
+                Err(conflict(Conflict::NotEmpty))
             }
         }
-        (s, d) => Err(conflict(format!(
-            "its tags say it is the backup of {} on {}, not of {} on {date}",
-            s.map_or("(no source-bucket tag)", String::as_str),
-            d.map_or("(no backup-date tag)", String::as_str),
-            plan.source_bucket
-        ))),
+        (s, d) => Err(conflict(Conflict::OtherBackup {
+            source: s.cloned(),
+            date: d.cloned(),
+            requested_source: plan.source_bucket.clone(),
+            requested_date: date,
+        })),
     }
 }
 

@@ -37,6 +37,12 @@ pub trait Step: Send + Sync + 'static {
     /// Its errors; variant names are errorTypes.
     type Error: StepError;
 
+    /// Rewords an input error in the step's own terms before it is reported (e.g. a field that
+    /// callers spell another way through a serde alias). The default leaves it as it is.
+    fn explain_input_error(e: InvalidInput) -> InvalidInput {
+        e
+    }
+
     /// Handles one event. Must be idempotent: the state machine may retry or redrive it.
     fn handle(
         &self,
@@ -90,7 +96,7 @@ pub fn canonical(v: Value) -> Value {
 pub async fn invoke<S: Step>(step: &S, event: Value) -> Result<Value, Diagnostic> {
     crate::event::check_object(&event).map_err(|e| diagnostic_of(&e))?;
     let input: S::Input = serde_path_to_error::deserialize(event)
-        .map_err(|e| diagnostic_of(&InvalidInput::from_serde(e)))?;
+        .map_err(|e| diagnostic_of(&S::explain_input_error(InvalidInput::from_serde(e))))?;
     match step.handle(input).await {
         Ok(out) => serde_json::to_value(out).map_err(|e| Diagnostic {
             // Serialising our own output cannot fail for these types; report it plainly if it does.
@@ -234,13 +240,19 @@ fn meta_command<S: Step>(args: &[String]) -> Option<ExitCode> {
     Some(ExitCode::SUCCESS)
 }
 
-/// Structured logs: JSON in Lambda (CloudWatch Logs Insights parses it), compact text on stderr
-/// locally. `RUST_LOG` filters; default `info`.
-/// Logs to stderr (stdout carries the output): JSON lines inside Lambda, compact text elsewhere;
-/// `RUST_LOG` filters, `info` by default. Also used by lakevault's operator tools.
+/// Logs to stderr (stdout carries the output): JSON lines inside Lambda (CloudWatch Logs
+/// Insights parses them), compact text elsewhere; `RUST_LOG` filters, `info` by default. Also
+/// used by lakevault's operator tools and the local stack.
 pub fn init_tracing(lambda: bool) {
+    init_tracing_with_default(lambda, "info");
+}
+
+/// [`init_tracing`] with another filter when `RUST_LOG` is unset (a command whose stdout tells
+/// its own story, such as `lakevault-local demo`, defaults to `warn`).
+pub fn init_tracing_with_default(lambda: bool, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

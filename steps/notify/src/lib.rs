@@ -67,10 +67,23 @@ pub enum NotifyError {
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
     /// The topic does not exist (in this account and region).
-    #[error("SNS topic {topic_arn} does not exist; create it or fix the topic ARN")]
+    #[error(
+        "SNS topic {topic_arn} does not exist{}",
+        match (topic_region, client_region) {
+            (t, Some(c)) if t != c => format!(
+                " in {c}, where notify publishes: the ARN names region {t}; create the topic in \
+                 {c} or give the ARN of the topic there"
+            ),
+            _ => "; create it or fix the topic ARN".to_owned(),
+        }
+    )]
     TopicNotFound {
         /// The topic ARN published to.
         topic_arn: String,
+        /// The region the ARN names.
+        topic_region: String,
+        /// The region the step's SNS client publishes in, when known.
+        client_region: Option<String>,
     },
     /// SNS refused the message for another reason (a disabled KMS key, an invalid parameter).
     #[error("{0}; check the topic's settings")]
@@ -395,6 +408,20 @@ impl Step for Notify {
     type Output = NotifyOutput;
     type Error = NotifyError;
 
+    /// A Catch hands the error on as `Error` (and `Cause`); serde names the field by its Rust
+    /// spelling, `error`, which the caller never wrote.
+    fn explain_input_error(e: InvalidInput) -> InvalidInput {
+        if e.path == "$.failure" && e.message.contains("missing field `error`") {
+            InvalidInput::new(
+                "$.failure.Error",
+                "missing: the failure's `Error` (the error name a Catch hands on; `error` is \
+                 accepted too)",
+            )
+        } else {
+            e
+        }
+    }
+
     async fn handle(&self, input: NotifyInput) -> Result<NotifyOutput, NotifyError> {
         let msg = message_for(&input)?;
         let mut attrs: HashMap<String, MessageAttributeValue> = HashMap::new();
@@ -420,6 +447,13 @@ impl Step for Notify {
                 AwsFailure::Service(s) if s.is("NotFound") || s.is("NotFoundException") => {
                     NotifyError::TopicNotFound {
                         topic_arn: input.topic_arn.clone(),
+                        topic_region: input
+                            .topic_arn
+                            .split(':')
+                            .nth(3)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        client_region: self.sns.config().region().map(|r| r.to_string()),
                     }
                 }
                 AwsFailure::Service(s) if PUBLISH_REFUSALS.iter().any(|c| s.is(c)) => {
@@ -509,6 +543,25 @@ mod tests {
         assert_eq!(message_for(&input).unwrap_err().path, "$");
         input.topic_arn = "t".into();
         assert_eq!(message_for(&input).unwrap_err().path, "$.topic_arn");
+    }
+
+    #[tokio::test]
+    async fn a_failure_without_error_names_the_catch_field() {
+        let step = Notify::new(aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(kit::clients::behavior_version())
+                .region(aws_sdk_sns::config::Region::new("us-east-1"))
+                .build(),
+        ));
+        let event = serde_json::json!({
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+            "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+            "failure": {"Cause": "boom"},
+        });
+        let d = kit::entry::invoke(&step, event).await.unwrap_err();
+        assert_eq!(d.error_type, "InvalidInput");
+        assert!(d.error_message.contains("$.failure.Error"), "{}", d.error_message);
+        assert!(!d.error_message.contains("`error`,"), "{}", d.error_message);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::OnboardError;
 use crate::inventory::{InventorySummary, desired_inventory};
 use crate::report::{Change, Report};
-use crate::request::{Request, check_source_bucket};
+use crate::request::Request;
 use crate::statement::{POLICY_MAX_BYTES, PolicyPlan, plan_policy, read_statement};
 
 /// Onboards buckets with one S3 client, built once.
@@ -42,7 +42,7 @@ impl Onboarder {
         bucket: &str,
         dry_run: bool,
     ) -> Result<Report, OnboardError> {
-        check_source_bucket("--bucket", bucket)?;
+        kit::validate::check_source_bucket("--bucket", bucket)?;
         let owner = req.expected_owner.as_deref();
         self.check_bucket(bucket, owner).await?;
 

@@ -8,7 +8,7 @@ use aws_sdk_s3control::types::{
 };
 use local_batch::testkit::{write_csv_manifest, write_inventory};
 
-use crate::support::{ROLE, bucket, copy_job, put, read_report, setup, wait_for};
+use crate::support::{ROLE, bucket, copy_job, put, read_report, setup, submit, wait_for};
 
 #[tokio::test]
 async fn an_inventory_job_copies_every_listed_object_and_reports_the_oversize_and_deleted_ones() {
@@ -45,19 +45,15 @@ async fn an_inventory_job_copies_every_listed_object_and_reports_the_oversize_an
         .await
         .unwrap();
 
-    let id = copy_job(
+    let id = submit(copy_job(
         &env.control,
         "token-1",
         &manifest,
         JobManifestFormat::S3InventoryReportCsv20161130,
         &dst,
         &rep,
-    )
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    ))
+    .await;
 
     let job = wait_for(&env.control, &id, None).await;
     assert_eq!(job.status, Some(JobStatus::Complete));
@@ -157,20 +153,18 @@ async fn replaced_metadata_storage_class_and_key_prefix_reach_the_copies() {
                 .build(),
         )
         .build();
-    let id = copy_job(
-        &env.control,
-        "t",
-        &m,
-        JobManifestFormat::S3BatchOperationsCsv20180820,
-        &dst,
-        &src,
+    let id = submit(
+        copy_job(
+            &env.control,
+            "t",
+            &m,
+            JobManifestFormat::S3BatchOperationsCsv20180820,
+            &dst,
+            &src,
+        )
+        .operation(JobOperation::builder().s3_put_object_copy(op).build()),
     )
-    .operation(JobOperation::builder().s3_put_object_copy(op).build())
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    .await;
     assert_eq!(
         wait_for(&env.control, &id, None).await.status,
         Some(JobStatus::Complete)

@@ -3,7 +3,7 @@
 use aws_sdk_s3control::types::{JobManifestFormat, JobStatus};
 use local_batch::testkit::write_csv_manifest;
 
-use crate::support::{bucket, copy_job, put, read_report, setup, wait_for};
+use crate::support::{bucket, copy_job, put, read_report, setup, submit, wait_for};
 
 #[tokio::test]
 async fn a_manifest_whose_etag_differs_fails_the_job_as_invalid_manifest() {
@@ -15,19 +15,15 @@ async fn a_manifest_whose_etag_differs_fails_the_job_as_invalid_manifest() {
         .await
         .unwrap();
     m.etag = "0123456789abcdef0123456789abcdef".to_owned();
-    let id = copy_job(
+    let id = submit(copy_job(
         &env.control,
         "t",
         &m,
         JobManifestFormat::S3BatchOperationsCsv20180820,
         &src,
         &src,
-    )
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    ))
+    .await;
     let job = wait_for(&env.control, &id, None).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let reasons = job.failure_reasons();
@@ -50,19 +46,15 @@ async fn too_many_failed_tasks_fail_the_job_and_the_tasks_run_are_reported() {
     let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &keys)
         .await
         .unwrap();
-    let id = copy_job(
+    let id = submit(copy_job(
         &env.control,
         "t",
         &m,
         JobManifestFormat::S3BatchOperationsCsv20180820,
         &src,
         &src,
-    )
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    ))
+    .await;
     let job = wait_for(&env.control, &id, None).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let p = job.progress_summary.clone().unwrap();
@@ -85,19 +77,15 @@ async fn a_manifest_over_the_size_cap_fails_the_job_as_invalid_manifest() {
     let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &keys)
         .await
         .unwrap();
-    let id = copy_job(
+    let id = submit(copy_job(
         &env.control,
         "t",
         &m,
         JobManifestFormat::S3BatchOperationsCsv20180820,
         &src,
         &src,
-    )
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    ))
+    .await;
     let job = wait_for(&env.control, &id, None).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let reasons = job.failure_reasons();
@@ -123,19 +111,15 @@ async fn an_inventory_data_file_inflating_past_the_cap_fails_the_job() {
     let m = local_batch::testkit::write_inventory(s3, &inv, "inventory", &src, &listed, 1000)
         .await
         .unwrap();
-    let id = copy_job(
+    let id = submit(copy_job(
         &env.control,
         "t",
         &m,
         JobManifestFormat::S3InventoryReportCsv20161130,
         &src,
         &src,
-    )
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    ))
+    .await;
     let job = wait_for(&env.control, &id, None).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let reason = job.failure_reasons()[0]

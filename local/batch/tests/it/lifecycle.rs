@@ -7,7 +7,7 @@ use harness::DEFAULT_ACCOUNT;
 use local_batch::testkit::write_csv_manifest;
 use tokio::sync::Semaphore;
 
-use crate::support::{bucket, copy_job, describe, put, setup, wait_for};
+use crate::support::{bucket, copy_job, describe, put, setup, submit, wait_for};
 
 #[tokio::test]
 async fn a_job_steps_through_new_preparing_active_complete() {
@@ -21,19 +21,15 @@ async fn a_job_steps_through_new_preparing_active_complete() {
         .await
         .unwrap();
     let dst = bucket(s3, "dst").await;
-    let id = copy_job(
+    let id = submit(copy_job(
         &env.control,
         "t",
         &m,
         JobManifestFormat::S3BatchOperationsCsv20180820,
         &dst,
         &src,
-    )
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    ))
+    .await;
     assert_eq!(
         describe(&env.control, &id).await.status,
         Some(JobStatus::New)
@@ -92,20 +88,18 @@ async fn a_job_needing_confirmation_stays_suspended_until_ready() {
     let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
         .await
         .unwrap();
-    let id = copy_job(
-        &env.control,
-        "t",
-        &m,
-        JobManifestFormat::S3BatchOperationsCsv20180820,
-        &dst,
-        &src,
+    let id = submit(
+        copy_job(
+            &env.control,
+            "t",
+            &m,
+            JobManifestFormat::S3BatchOperationsCsv20180820,
+            &dst,
+            &src,
+        )
+        .confirmation_required(true),
     )
-    .confirmation_required(true)
-    .send()
-    .await
-    .unwrap()
-    .job_id
-    .unwrap();
+    .await;
     wait_for(&env.control, &id, Some(JobStatus::Suspended)).await;
     let out = env
         .control

@@ -109,6 +109,13 @@ pub(crate) fn copy_job(
         )
 }
 
+/// Sends a CreateJob request; returns the new job's id.
+pub(crate) async fn submit(
+    request: aws_sdk_s3control::operation::create_job::builders::CreateJobFluentBuilder,
+) -> String {
+    request.send().await.unwrap().job_id.unwrap()
+}
+
 pub(crate) async fn describe(
     control: &aws_sdk_s3control::Client,
     id: &str,

@@ -1,10 +1,19 @@
-//! Buckets that are not this backup's: refused before anything is changed.
+//! Buckets that are not this backup's, and this backup's bucket asked for with other settings:
+//! refused before anything is changed.
 
-use create_bucket::{CreateBucket, CreateBucketError};
+use create_bucket::{Conflict, CreateBucket, CreateBucketError, Setting};
 use harness::Moto;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::support::{bucket_names, event, policy_of, run, tags};
+use crate::support::{
+    KEY, READS_ONLY, ROLE, bucket_names, event, policy_of, run, stored, tag_as_this_backup, tags,
+};
+
+/// Another key in the bucket's region.
+const OTHER_KEY: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/0000aaaa-00aa-00aa-00aa-000000aaaaaa";
+/// Another break-glass role.
+const OTHER_ROLE: &str = "arn:aws:iam::123456789012:role/other-break-glass";
 
 #[tokio::test]
 async fn a_name_owned_by_another_account_is_a_conflict() {
@@ -149,4 +158,275 @@ async fn an_untagged_bucket_with_objects_is_not_adopted() {
     );
     assert!(tags(&s3, bucket).await.is_empty());
     assert!(policy_of(&s3, bucket).await.is_none());
+}
+
+/// Makes the snapshot bucket with `made`, then asks for the same bucket with each of `asked`
+/// (extra fields, and what the message must contain): each is a `BucketConflict` on the finished bucket, sent
+/// as many requests as a re-run with the same input (reads only, no write at all), with every
+/// setting read back unchanged.
+async fn each_is_refused_on_the_finished_bucket(
+    moto: &Moto,
+    made: Value,
+    asked: &[(Value, &[&str])],
+) {
+    let s3 = moto.s3();
+    let first = run(&CreateBucket::new(moto.s3()), event(made.clone()))
+        .await
+        .unwrap();
+    let buckets = bucket_names(&s3).await;
+    let before = stored(&s3, &first.bucket).await;
+    assert!(before.has_policy(), "finished");
+
+    // The same input again: success, reads only. The conflicting runs must send exactly this.
+    let (counting, same) = harness::counting_s3(moto);
+    let again = run(&CreateBucket::new(counting), event(made))
+        .await
+        .unwrap();
+    assert!(again.changed.is_empty(), "{:?}", again.changed);
+    assert_eq!(same.count(), READS_ONLY);
+
+    for (extra, says) in asked {
+        let (counting, counter) = harness::counting_s3(moto);
+        let err = run(&CreateBucket::new(counting), event(extra.clone()))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        match &err {
+            CreateBucketError::BucketConflict {
+                bucket,
+                reason: Conflict::Settings { finished, .. },
+            } => {
+                assert_eq!(bucket, &first.bucket);
+                assert!(*finished, "{msg}");
+            }
+            other => panic!("{extra}: expected a settings conflict, got {other}"),
+        }
+        assert_eq!(kit::StepError::error_type(&err), "BucketConflict");
+        for s in *says {
+            assert!(msg.contains(s), "{extra}: {msg:?} does not say {s:?}");
+        }
+        assert!(msg.contains("nothing was changed"), "{msg}");
+        assert!(msg.len() < 1024, "{} bytes: {msg}", msg.len());
+        assert_eq!(counter.count(), same.count(), "{extra}: reads only ({msg})");
+        assert_eq!(
+            stored(&s3, &first.bucket).await,
+            before,
+            "{extra}: unchanged"
+        );
+    }
+    assert_eq!(bucket_names(&s3).await, buckets, "no bucket created");
+}
+
+#[tokio::test]
+async fn another_retention_on_a_finished_bucket_is_a_conflict_with_nothing_changed() {
+    let moto = Moto::start();
+    let made_with = r#"this snapshot was made with retention "GOVERNANCE/35"; re-run with those settings, or choose another bucket_prefix"#;
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({"retention": {"mode": "GOVERNANCE", "days": 35}}),
+        &[
+            (
+                json!({"retention": {"mode": "COMPLIANCE", "days": 3650}}),
+                &[
+                    r#"retention: existing "GOVERNANCE/35", requested "COMPLIANCE/3650""#,
+                    made_with,
+                ],
+            ),
+            (
+                json!({"retention": {"mode": "COMPLIANCE", "days": 35}}),
+                &[r#"requested "COMPLIANCE/35""#, made_with],
+            ),
+            (
+                json!({"retention": {"mode": "GOVERNANCE", "days": 3650}}),
+                &[r#"requested "GOVERNANCE/3650""#, made_with],
+            ),
+            (
+                json!({}),
+                &[
+                    r#"retention: existing "GOVERNANCE/35", requested none"#,
+                    made_with,
+                ],
+            ),
+        ],
+    )
+    .await;
+    // A snapshot made without a default retention does not get one later.
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({"bucket_prefix": "acme"}),
+        &[(
+            json!({"bucket_prefix": "acme", "retention": {"mode": "COMPLIANCE", "days": 3650}}),
+            &[
+                r#"retention: existing none, requested "COMPLIANCE/3650""#,
+                "this snapshot was made with retention none",
+            ],
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn another_kms_key_on_a_finished_bucket_is_a_conflict_with_nothing_changed() {
+    let moto = Moto::start();
+    let key = r#""key/1234abcd-12ab-34cd-56ef-1234567890ab" of account 123456789012"#;
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({"kms_key_arn": KEY}),
+        &[
+            (
+                json!({"kms_key_arn": OTHER_KEY}),
+                &[
+                    &format!(
+                        r#"kms_key_arn: existing {key}, requested "key/0000aaaa-00aa-00aa-00aa-000000aaaaaa" of account 123456789012"#
+                    ),
+                    &format!("this snapshot was made with kms_key_arn {key}"),
+                ],
+            ),
+            (
+                json!({}),
+                &[&format!(
+                    "kms_key_arn: existing {key}, requested none (SSE-S3)"
+                )],
+            ),
+        ],
+    )
+    .await;
+    // SSE-S3 on a finished bucket is what was asked for then, not S3's default to replace.
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({"bucket_prefix": "acme"}),
+        &[(
+            json!({"bucket_prefix": "acme", "kms_key_arn": KEY}),
+            &[&format!(
+                "kms_key_arn: existing none (SSE-S3), requested {key}"
+            )],
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn other_break_glass_roles_on_a_finished_bucket_are_a_conflict_with_nothing_changed() {
+    let moto = Moto::start();
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({}),
+        &[
+            (
+                json!({"break_glass_role_arns": [OTHER_ROLE]}),
+                &[
+                    &format!(
+                        "break_glass_role_arns: existing [{ROLE:?}], requested [{OTHER_ROLE:?}]"
+                    ),
+                    &format!("this snapshot was made with break_glass_role_arns [{ROLE:?}]"),
+                ],
+            ),
+            (
+                json!({"break_glass_role_arns": [ROLE, OTHER_ROLE]}),
+                &[&format!(
+                    "break_glass_role_arns: existing [{ROLE:?}], requested [{OTHER_ROLE:?}, {ROLE:?}]"
+                )],
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn several_differences_are_all_named_at_once() {
+    let moto = Moto::start();
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({"kms_key_arn": KEY, "retention": {"mode": "GOVERNANCE", "days": 35}}),
+        &[(
+            json!({"kms_key_arn": OTHER_KEY, "retention": {"mode": "COMPLIANCE", "days": 3650},
+                   "break_glass_role_arns": [OTHER_ROLE]}),
+            &[
+                "(finished), made with other settings: kms_key_arn: existing",
+                r#"; retention: existing "GOVERNANCE/35", requested "COMPLIANCE/3650"; break_glass_role_arns: existing"#,
+                r#"this snapshot was made with kms_key_arn "key/1234abcd-12ab-34cd-56ef-1234567890ab" of account 123456789012, retention "GOVERNANCE/35", break_glass_role_arns ["#,
+            ],
+        )],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_setting_present_and_different_on_an_unfinished_bucket_is_a_conflict() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    let bucket = "lake-prod-31-mar-2021";
+    // An earlier run asked for GOVERNANCE/35 and stopped before its policy.
+    s3.create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    tag_as_this_backup(&s3, bucket).await;
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(
+            aws_sdk_s3::types::ObjectLockConfiguration::builder()
+                .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+                .rule(
+                    aws_sdk_s3::types::ObjectLockRule::builder()
+                        .default_retention(
+                            aws_sdk_s3::types::DefaultRetention::builder()
+                                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
+                                .days(35)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = stored(&s3, bucket).await;
+    assert!(!before.has_policy());
+
+    let (counting, counter) = harness::counting_s3(&moto);
+    let err = run(
+        &CreateBucket::new(counting),
+        event(json!({"retention": {"mode": "COMPLIANCE", "days": 3650}})),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CreateBucketError::BucketConflict {
+                reason: Conflict::Settings {
+                    finished: false,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("(unfinished)"), "{msg}");
+    assert!(
+        msg.contains(r#"retention: existing "GOVERNANCE/35", requested "COMPLIANCE/3650""#),
+        "{msg}"
+    );
+    assert_eq!(counter.count(), READS_ONLY, "reads only: {msg}");
+    assert_eq!(stored(&s3, bucket).await, before, "nothing changed");
+
+    // The input it was started with finishes it.
+    let out = run(
+        &CreateBucket::new(moto.s3()),
+        event(json!({"retention": {"mode": "GOVERNANCE", "days": 35}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !out.changed.contains(&Setting::ObjectLock),
+        "{:?}",
+        out.changed
+    );
+    assert_eq!(out.changed.last(), Some(&Setting::Policy));
 }

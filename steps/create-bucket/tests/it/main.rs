@@ -3,6 +3,7 @@
 
 mod binary;
 mod conflict;
+mod corpus;
 mod create;
 mod input;
 mod rerun;

@@ -197,3 +197,94 @@ pub(crate) async fn assert_locked_down(
         );
     }
 }
+
+/// The requests a re-run sends when it has nothing to write, on moto: `ListBuckets`,
+/// `HeadBucket` (moto's ListBuckets reports no `BucketRegion`) and the 7 setting reads.
+pub(crate) const READS_ONLY: usize = 9;
+
+/// Every managed setting of a bucket, as S3's read APIs return it (`None`: not configured), to
+/// show that a refused run changed nothing.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Stored {
+    public_access_block: Option<aws_sdk_s3::types::PublicAccessBlockConfiguration>,
+    ownership: Option<aws_sdk_s3::types::OwnershipControls>,
+    encryption: Option<aws_sdk_s3::types::ServerSideEncryptionConfiguration>,
+    versioning: Option<String>,
+    object_lock: Option<aws_sdk_s3::types::ObjectLockConfiguration>,
+    tags: Vec<(String, String)>,
+    policy: Option<String>,
+}
+
+impl Stored {
+    /// The bucket has a policy: finished.
+    pub(crate) fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+}
+
+/// The bucket's settings, read through S3.
+pub(crate) async fn stored(s3: &Client, bucket: &str) -> Stored {
+    Stored {
+        public_access_block: s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.public_access_block_configuration().cloned()),
+        ownership: s3
+            .get_bucket_ownership_controls()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.ownership_controls().cloned()),
+        encryption: s3
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.server_side_encryption_configuration().cloned()),
+        versioning: create_bucket::versioning_status(s3, bucket).await.unwrap(),
+        object_lock: s3
+            .get_object_lock_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.object_lock_configuration().cloned()),
+        tags: tags(s3, bucket).await,
+        policy: s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|p| p.policy().map(str::to_owned)),
+    }
+}
+
+/// Tags the bucket as lakevault does for `lake-prod` on 2021-03-31 (an earlier run's first put).
+pub(crate) async fn tag_as_this_backup(s3: &Client, bucket: &str) {
+    let tag = |k: &str, v: &str| {
+        aws_sdk_s3::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(tag("source-bucket", "lake-prod"))
+                .tag_set(tag("backup-date", "2021-03-31"))
+                .tag_set(tag("tool", "lakevault"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}

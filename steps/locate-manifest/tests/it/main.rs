@@ -1,4 +1,5 @@
 //! locate-manifest's integration tests: one binary (the SDK is linked once per crate).
 
+mod corpus;
 mod errors;
 mod moto;

@@ -206,4 +206,40 @@ async fn a_missing_topic_is_topic_not_found() {
         .await
         .unwrap_err();
     assert!(matches!(err, NotifyError::TopicNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("create it"), "{err}");
+}
+
+#[tokio::test]
+async fn a_topic_of_another_region_is_reported_as_such() {
+    let moto = Moto::start();
+    let sns = kit::clients::sns(&moto.sdk_config());
+    // The topic exists, in us-east-1 (the client's region); the ARN names eu-west-1.
+    let topic = sns.create_topic().name("lakevault").send().await.unwrap();
+    let arn = topic.topic_arn().unwrap().replace("us-east-1", "eu-west-1");
+    let err = Notify::new(sns)
+        .handle(
+            serde_json::from_value(json!({
+                "topic_arn": arn,
+                "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+                "failure": {"state": "AwaitJob", "error": "States.Timeout"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        NotifyError::TopicNotFound {
+            topic_region,
+            client_region,
+            ..
+        } => {
+            assert_eq!(topic_region, "eu-west-1");
+            assert_eq!(client_region.as_deref(), Some("us-east-1"));
+        }
+        other => panic!("expected TopicNotFound, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("the ARN names region eu-west-1"),
+        "{err}"
+    );
 }

@@ -1,3 +1,4 @@
 //! submit-job's integration tests: one binary (the SDK is linked once per crate).
 
+mod corpus;
 mod submit_job;
