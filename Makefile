@@ -107,7 +107,7 @@ $(VENV)/.installed: requirements.txt constraints.txt
 
 ## make schemas: regenerate schemas/*.json from the step types.
 schemas:
-	LAKEVAULT_UPDATE_SCHEMAS=1 $(CARGO) test --locked -p workspace-tests --test schemas
+	LAKEVAULT_UPDATE_SCHEMAS=1 $(CARGO) test --locked -p workspace-tests --test it schemas::
 
 clean-venv:
 	rm -rf $(VENV) $(INFRA_VENV)

@@ -234,6 +234,13 @@ pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
                     rec.get("key").and_then(Value::as_str).unwrap_or("")
                 );
             }
+            let v = &r["verification"];
+            if let Some(summary) = v["summary"].as_str() {
+                println!(
+                    "delta tables   {summary} (verdict {})",
+                    v["verdict"].as_str().unwrap_or("?")
+                );
+            }
         } else {
             println!(
                 "failed at      {} with {}",

@@ -41,6 +41,7 @@ pub const FUNCTIONS: &[&str] = &[
     "submit-job",
     "await-job",
     "audit-report",
+    "verify-snapshot",
     "notify",
 ];
 

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use aws_sdk_sns::types::MessageAttributeValue;
 use kit::record::{AuditRecord, FailureClass, Verdict};
 use kit::validate::{self, ArnKind};
+use kit::verification::{SnapshotVerdict, Verification};
 use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,10 @@ pub struct NotifyInput {
     /// The failure caught by the state machine, when a state failed.
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// verify-snapshot's summary, when the run verified the snapshot's Delta tables (with
+    /// `audit` only; optional, so an event without it reads as before).
+    #[serde(default)]
+    pub verification: Option<Verification>,
 }
 
 /// What was published.
@@ -197,8 +202,37 @@ fn class_label(c: FailureClass) -> &'static str {
     }
 }
 
-/// Builds the message for an audit record.
-pub fn audit_message(src: &str, date: Day, a: &AuditRecord) -> Message {
+/// The subject's ending for a verification: `; 3 Delta tables restorable`, or what is not.
+fn verification_subject(v: &Verification) -> String {
+    let t = &v.tables;
+    let tables = |n: u64| {
+        if n == 1 {
+            "Delta table"
+        } else {
+            "Delta tables"
+        }
+    };
+    match v.verdict {
+        SnapshotVerdict::AllRestorable => {
+            format!("; {} {} restorable", thousands(t.total), tables(t.total))
+        }
+        // Short: the subject is at most 99 characters, the body has the whole line.
+        SnapshotVerdict::Degraded => format!(
+            "; DELTA DEGRADED {}/{} restorable",
+            thousands(t.restorable),
+            thousands(t.total)
+        ),
+        SnapshotVerdict::NoTables => "; no Delta tables".to_owned(),
+    }
+}
+
+/// Builds the message for an audit record, with the snapshot's verification when there is one.
+pub fn audit_message(
+    src: &str,
+    date: Day,
+    a: &AuditRecord,
+    verification: Option<&Verification>,
+) -> Message {
     let head = format!("lakevault: {src} {date}");
     let t = &a.tasks;
     let subject = match a.verdict {
@@ -289,6 +323,24 @@ pub fn audit_message(src: &str, date: Day, a: &AuditRecord) -> Message {
         "\nAudit record: s3://{}/{}",
         a.record.bucket, a.record.key
     );
+    let subject = match verification {
+        Some(v) => {
+            let _ = writeln!(
+                b,
+                "\nDelta tables: {} ({}; {} other objects)",
+                v.summary,
+                v.verdict.as_str(),
+                thousands(v.non_delta_objects)
+            );
+            let _ = writeln!(
+                b,
+                "Tables record: s3://{}/{}",
+                v.record.bucket, v.record.key
+            );
+            format!("{subject}{}", verification_subject(v))
+        }
+        None => subject,
+    };
     let record = serde_json::to_string_pretty(a).unwrap_or_default();
     finish(subject, b, &record, a.verdict.as_str(), None)
 }
@@ -363,7 +415,16 @@ pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
     validate::check_arn("$.topic_arn", &input.topic_arn, ArnKind::Topic)?;
     validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
     match (&input.audit, &input.failure) {
-        (Some(a), None) => Ok(audit_message(&input.source_bucket, input.backup_date, a)),
+        (Some(a), None) => Ok(audit_message(
+            &input.source_bucket,
+            input.backup_date,
+            a,
+            input.verification.as_ref(),
+        )),
+        (None, Some(_)) if input.verification.is_some() => Err(InvalidInput::new(
+            "$.verification",
+            "a verification goes with `audit`, not with `failure`: a failed run verified nothing",
+        )),
         (None, Some(f)) => Ok(failure_message(&input.source_bucket, input.backup_date, f)),
         (None, None) => Err(InvalidInput::new(
             "$",
@@ -533,6 +594,83 @@ mod tests {
         assert!(m.subject.ends_with("FAILED at AwaitJob: States.Timeout"));
     }
 
+    fn notify_input(extra: serde_json::Value) -> NotifyInput {
+        let empty = serde_json::json!({"count": 0, "sample_keys": [], "error_codes": {}});
+        let mut v = serde_json::json!({
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+            "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+            "audit": {
+                "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+                "snapshot_bucket": "lake-prod-31-mar-2021", "job_id": "job-1",
+                "verdict": "complete", "job_status": "Complete", "report": null,
+                "tasks": {"total": 27, "succeeded": 27, "failed": 0, "unparsed": 0},
+                "failures": {"oversize": empty, "source_missing": empty, "access_denied": empty,
+                             "transient": empty, "other": empty},
+                "failure_classes": [], "findings": [],
+                "record": {"bucket": "reports", "key": "r/job-job-1/lakevault-audit.json"},
+            },
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn verification(verdict: &str, total: u64, restorable: u64) -> serde_json::Value {
+        serde_json::json!({"verification": {
+            "snapshot_bucket": "lake-prod-31-mar-2021", "backup_date": "2021-03-31",
+            "verdict": verdict,
+            "tables": {"total": total, "restorable": restorable, "degraded": total - restorable, "unrestorable": 0},
+            "non_delta_objects": 4,
+            "summary": format!("{restorable} of {total} Delta tables restorable as of 2021-03-31"),
+            "record": {"bucket": "reports", "key": "r/job-job-1/lakevault-tables.json"},
+        }})
+    }
+
+    #[test]
+    fn the_subject_and_body_say_which_delta_tables_restore() {
+        let m = message_for(&notify_input(serde_json::json!({}))).unwrap();
+        assert_eq!(
+            m.subject,
+            "lakevault: lake-prod 2021-03-31 backed up - 27 objects, complete"
+        );
+        let m = message_for(&notify_input(verification("all_restorable", 3, 3))).unwrap();
+        assert_eq!(
+            m.subject,
+            "lakevault: lake-prod 2021-03-31 backed up - 27 objects, complete; 3 Delta tables restorable"
+        );
+        assert!(
+            m.body.contains("Delta tables: 3 of 3 Delta tables restorable as of 2021-03-31 (all_restorable; 4 other objects)"),
+            "{}",
+            m.body
+        );
+        assert!(
+            m.body
+                .contains("Tables record: s3://reports/r/job-job-1/lakevault-tables.json")
+        );
+        let m = message_for(&notify_input(verification("degraded", 3, 1))).unwrap();
+        assert!(
+            m.subject
+                .ends_with("complete; DELTA DEGRADED 1/3 restorable"),
+            "{}",
+            m.subject
+        );
+        // The outcome attribute stays the audit's.
+        assert_eq!(m.outcome, "complete");
+    }
+
+    #[test]
+    fn a_verification_with_a_failure_is_invalid() {
+        let mut input = notify_input(verification("all_restorable", 1, 1));
+        input.audit = None;
+        input.failure = Some(Failure {
+            state: Some("AuditReport".into()),
+            error: "ReportInvalid".into(),
+            cause: None,
+        });
+        assert_eq!(message_for(&input).unwrap_err().path, "$.verification");
+    }
+
     #[test]
     fn neither_or_both_is_invalid() {
         let mut input: NotifyInput = serde_json::from_value(serde_json::json!({
@@ -560,7 +698,11 @@ mod tests {
         });
         let d = kit::entry::invoke(&step, event).await.unwrap_err();
         assert_eq!(d.error_type, "InvalidInput");
-        assert!(d.error_message.contains("$.failure.Error"), "{}", d.error_message);
+        assert!(
+            d.error_message.contains("$.failure.Error"),
+            "{}",
+            d.error_message
+        );
         assert!(!d.error_message.contains("`error`,"), "{}", d.error_message);
     }
 

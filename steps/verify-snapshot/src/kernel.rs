@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use delta_kernel::Snapshot;
 use delta_kernel::object_store::aws::AmazonS3Builder;
+use delta_kernel::object_store::{ClientOptions, RetryConfig};
 use delta_kernel_default_engine::DefaultEngine;
 use delta_kernel_default_engine::executor::tokio::TokioBackgroundExecutor;
 use percent_encoding::percent_decode_str;
@@ -32,6 +33,9 @@ pub(crate) struct StoreSettings {
     pub(crate) secret_access_key: String,
     /// Session token, for temporary credentials (Lambda's).
     pub(crate) session_token: Option<String>,
+    /// The SDK's timeouts, applied to the store too: a peer that never answers ends in bounded
+    /// time, as it does for the SDK clients.
+    pub(crate) timeouts: kit::clients::Timeouts,
 }
 
 /// Whether `endpoint` is a loopback URL: the only place plain HTTP is allowed.
@@ -54,6 +58,17 @@ pub(crate) fn engine(bucket: &str, s: &StoreSettings) -> Result<Engine, String> 
     if let Some(t) = &s.session_token {
         b = b.with_token(t);
     }
+    b = b
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(s.timeouts.connect)
+                .with_timeout(s.timeouts.attempt),
+        )
+        .with_retry(RetryConfig {
+            max_retries: 3,
+            retry_timeout: s.timeouts.operation,
+            ..RetryConfig::default()
+        });
     if let Some(e) = &s.endpoint {
         b = b.with_endpoint(e).with_allow_http(is_loopback(e));
     }

@@ -90,6 +90,7 @@ kit::step_error!(VerifyError, service => ServiceError);
 pub struct VerifySnapshot {
     s3: aws_sdk_s3::Client,
     conf: aws_config::SdkConfig,
+    timeouts: kit::clients::Timeouts,
 }
 
 impl VerifySnapshot {
@@ -106,7 +107,10 @@ impl VerifySnapshot {
                 value: e.chars().take(64).collect(),
             });
         }
-        Ok(Self::new(&conf))
+        let mut step = Self::new(&conf);
+        // load_sdk_config() has read them already; read again here for the Delta reader's store.
+        step.timeouts = kit::clients::Timeouts::from_env()?;
+        Ok(step)
     }
 
     /// Builds the step around an SDK config (tests pass one pointing at moto). The Delta reader
@@ -115,6 +119,7 @@ impl VerifySnapshot {
         Self {
             s3: kit::clients::s3(conf),
             conf: conf.clone(),
+            timeouts: kit::clients::Timeouts::default(),
         }
     }
 
@@ -137,13 +142,25 @@ impl VerifySnapshot {
             access_key_id: creds.access_key_id().to_owned(),
             secret_access_key: creds.secret_access_key().to_owned(),
             session_token: creds.session_token().map(str::to_owned),
+            timeouts: self.timeouts,
         })
     }
 }
 
-/// The bucket name of a name or an `arn:aws:s3:::name` ARN.
-fn bucket_name(b: &str) -> &str {
-    b.strip_prefix("arn:aws:s3:::").unwrap_or(b)
+/// `arn:<partition>:s3:::name` → `name`; a plain bucket name unchanged; anything else (another
+/// service's ARN, an object ARN, a malformed name) → `None`.
+fn bucket_name(s: &str) -> Option<&str> {
+    let name = match s.strip_prefix("arn:") {
+        Some(rest) => {
+            let (partition, rest) = rest.split_once(':')?;
+            validate::Partition::parse(partition)?;
+            rest.strip_prefix("s3:::")?
+        }
+        None => s,
+    };
+    validate::bucket_name_problem(name)
+        .is_none()
+        .then_some(name)
 }
 
 /// `<prefix>/job-<id>` (or `job-<id>` for an empty prefix).
@@ -160,7 +177,15 @@ fn validate(input: &VerifyInput) -> Result<(), InvalidInput> {
     validate::check_job_id("$.job_id", &input.job_id)?;
     validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
     validate::check_bucket("$.snapshot_bucket", &input.snapshot_bucket)?;
-    validate::check_bucket("$.report.bucket", bucket_name(&input.report.bucket))?;
+    if bucket_name(&input.report.bucket).is_none() {
+        return Err(InvalidInput::new(
+            "$.report.bucket",
+            format!(
+                "{} is not a bucket name or an S3 bucket ARN (arn:aws:s3:::name)",
+                validate::quote(&input.report.bucket)
+            ),
+        ));
+    }
     validate::check_key_prefix("$.report.prefix", &input.report.prefix)?;
     Ok(())
 }
@@ -227,7 +252,10 @@ impl Step for VerifySnapshot {
         } else {
             verdict
         };
-        let report_bucket = bucket_name(&input.report.bucket).to_owned();
+        // validate() has checked that it parses.
+        let report_bucket = bucket_name(&input.report.bucket)
+            .unwrap_or(&input.report.bucket)
+            .to_owned();
         let record_ref = ObjectRef {
             bucket: report_bucket,
             key: format!(

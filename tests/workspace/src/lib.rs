@@ -39,6 +39,7 @@ pub fn steps() -> Vec<StepInfo> {
         info::<submit_job::SubmitJob>(),
         info::<await_job::AwaitJob>(),
         info::<audit_report::AuditReport>(),
+        info::<verify_snapshot::VerifySnapshot>(),
         info::<notify::Notify>(),
     ]
 }

@@ -247,7 +247,7 @@ fn definition_placeholders_are_exactly_the_substitutions() {
         .expect("DefinitionSubstitutions");
     let keys: BTreeSet<String> = subs.keys().cloned().collect();
     assert_eq!(placeholders(&definition()), keys);
-    assert_eq!(keys.len(), 6, "one placeholder per step function: {keys:?}");
+    assert_eq!(keys.len(), 7, "one placeholder per step function: {keys:?}");
     for (key, value) in subs {
         let function = key.strip_suffix("Arn").expect("keys end in Arn");
         assert_eq!(
@@ -266,7 +266,7 @@ fn definition_placeholders_are_exactly_the_substitutions() {
 fn every_step_package_is_a_function() {
     let tpl = backup_template();
     let steps = step_packages();
-    assert_eq!(steps.len(), 6, "the six workflow steps: {steps:?}");
+    assert_eq!(steps.len(), 7, "the seven workflow steps: {steps:?}");
     for step in &steps {
         let id = format!("{}Function", pascal(step));
         let f = &tpl["Resources"][&id]["Properties"];
@@ -340,11 +340,11 @@ fn functions_time_out_before_their_tasks() {
         );
         checked.insert(function.to_owned());
     }
-    assert_eq!(checked.len(), 6, "{checked:?}");
+    assert_eq!(checked.len(), 7, "{checked:?}");
 }
 
 #[test]
-fn state_machine_role_invokes_exactly_the_six_functions() {
+fn state_machine_role_invokes_exactly_the_step_functions() {
     let tpl = backup_template();
     let statements = &tpl["Resources"]["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]
         ["Statement"];
