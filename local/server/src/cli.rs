@@ -19,7 +19,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The Lambda Invoke endpoint for the six steps and the S3 Batch Operations API on one port
+    /// The Lambda Invoke endpoint for the seven steps and the S3 Batch Operations API on one port
     /// (AWS endpoints for the copies and the steps come from the usual AWS_* variables). The
     /// first stdout line is `listening on http://127.0.0.1:PORT`.
     Serve(ServeArgs),
