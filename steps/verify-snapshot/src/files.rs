@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use kit::AwsFailure;
 
 use crate::VerifyError;
-use crate::report::{Missing, MissingFile};
+use crate::report::{FileKind, Missing, MissingFile};
 
 /// Up to this many unknown keys are asked one by one (HeadObject); more cost one listing of the
 /// table (⌈objects / 1000⌉ requests) instead.
@@ -79,25 +79,41 @@ impl Sizes {
         Ok(())
     }
 
-    /// The files of `wanted` that are absent or of another size (call [`Sizes::learn`] first).
-    pub(crate) fn missing(&self, version: u64, wanted: &BTreeMap<String, u64>) -> Missing {
+    /// The files of `data` that are absent or of another size, and the deletion-vector files of
+    /// `dvs` that are absent or shorter than their descriptors need (call [`Sizes::learn`] on
+    /// both first).
+    pub(crate) fn missing(
+        &self,
+        version: u64,
+        data: &BTreeMap<String, u64>,
+        dvs: &BTreeMap<String, u64>,
+    ) -> Missing {
         let mut m = Missing {
             version: Some(version),
             ..Missing::default()
         };
-        for (k, &expected) in wanted {
+        let data = data.iter().map(|(k, s)| (k, *s, FileKind::Data));
+        let dvs = dvs.iter().map(|(k, s)| (k, *s, FileKind::DeletionVector));
+        let mut bad: Vec<MissingFile> = Vec::new();
+        for (k, expected, kind) in data.chain(dvs) {
             let found = self.known.get(k).copied().flatten();
-            if found != Some(expected) {
+            let ok = match kind {
+                FileKind::Data => found == Some(expected),
+                FileKind::DeletionVector => found.is_some_and(|f| f >= expected),
+            };
+            if !ok {
                 m.count += 1;
-                if m.samples.len() < MISSING_SAMPLES {
-                    m.samples.push(MissingFile {
-                        key: k.clone(),
-                        expected_size: expected,
-                        found_size: found,
-                    });
-                }
+                bad.push(MissingFile {
+                    key: k.clone(),
+                    kind,
+                    expected_size: expected,
+                    found_size: found,
+                });
             }
         }
+        bad.sort_by(|a, b| a.key.cmp(&b.key));
+        bad.truncate(MISSING_SAMPLES);
+        m.samples = bad;
         m
     }
 }

@@ -5,11 +5,15 @@
 //! as the table's finding. Its API is synchronous: callers run it on a blocking thread.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use delta_kernel::Snapshot;
+use delta_kernel::actions::deletion_vector::{DeletionVectorDescriptor, DeletionVectorStorageType};
+use delta_kernel::engine_data::{FilteredRowVisitor, GetData, RowIndexIterator, TypedGetData as _};
+use delta_kernel::expressions::ColumnName;
 use delta_kernel::object_store::aws::AmazonS3Builder;
 use delta_kernel::object_store::{ClientOptions, RetryConfig};
+use delta_kernel::schema::DataType;
 use delta_kernel_default_engine::DefaultEngine;
 use delta_kernel_default_engine::executor::tokio::TokioBackgroundExecutor;
 use percent_encoding::percent_decode_str;
@@ -89,38 +93,133 @@ pub(crate) struct VersionFiles {
     pub(crate) files: BTreeMap<String, u64>,
     /// Paths that do not resolve inside the table (absolute URIs: shallow clones).
     pub(crate) outside: Vec<String>,
-    /// Live files carrying a deletion vector.
+    /// Deletion-vector files (object key → the least size the descriptors need).
+    pub(crate) deletion_vectors: BTreeMap<String, u64>,
+    /// Live files carrying a deletion vector (inline ones included).
     pub(crate) with_deletion_vectors: u64,
     /// The protocol at this version.
     pub(crate) protocol: Protocol,
 }
 
 struct Visit {
+    table: Url,
     root: String,
+    bucket_prefix: String,
     files: BTreeMap<String, u64>,
+    deletion_vectors: BTreeMap<String, u64>,
     outside: Vec<String>,
     dvs: u64,
-    bad_size: Vec<String>,
+    bad: Vec<String>,
 }
 
-fn on_file(v: &mut Visit, f: delta_kernel::scan::state::ScanFile) {
-    if f.dv_info.has_vector() {
-        v.dvs += 1;
+/// The scan rows' columns read here: the file, and its deletion vector's descriptor.
+static COLUMNS: LazyLock<Vec<ColumnName>> = LazyLock::new(|| {
+    vec![
+        ColumnName::new(["path"]),
+        ColumnName::new(["size"]),
+        ColumnName::new(["deletionVector", "storageType"]),
+        ColumnName::new(["deletionVector", "pathOrInlineDv"]),
+        ColumnName::new(["deletionVector", "offset"]),
+        ColumnName::new(["deletionVector", "sizeInBytes"]),
+        ColumnName::new(["deletionVector", "cardinality"]),
+    ]
+});
+static TYPES: LazyLock<Vec<DataType>> = LazyLock::new(|| {
+    vec![
+        DataType::STRING,
+        DataType::LONG,
+        DataType::STRING,
+        DataType::STRING,
+        DataType::INTEGER,
+        DataType::INTEGER,
+        DataType::LONG,
+    ]
+});
+
+impl Visit {
+    /// The object key of a URL inside this snapshot bucket, `None` for anything else.
+    fn key_of(&self, u: &Url) -> Option<String> {
+        let s = u.as_str().strip_prefix(&self.bucket_prefix)?;
+        Some(percent_decode_str(s).decode_utf8_lossy().into_owned())
     }
-    // An absolute URI (a shallow clone's add) points at another table: it is not in this
-    // snapshot whatever its bucket, and a restore cannot use it.
-    if Url::parse(&f.path).is_ok() {
-        v.outside.push(f.path);
-        return;
-    }
-    // add.path is URI-encoded; the object key is the decoded path, decoded exactly once.
-    let decoded = percent_decode_str(&f.path).decode_utf8_lossy();
-    let key = format!("{}{}", v.root, decoded);
-    match u64::try_from(f.size) {
-        Ok(size) => {
-            v.files.insert(key, size);
+
+    fn on_file(&mut self, path: String, size: i64) {
+        // An absolute URI (a shallow clone's add) points at another table: it is not in this
+        // snapshot whatever its bucket, and a restore cannot use it.
+        if Url::parse(&path).is_ok() {
+            self.outside.push(path);
+            return;
         }
-        Err(_) => v.bad_size.push(key),
+        // add.path is URI-encoded; the object key is the decoded path, decoded exactly once.
+        let decoded = percent_decode_str(&path).decode_utf8_lossy();
+        let key = format!("{}{}", self.root, decoded);
+        match u64::try_from(size) {
+            Ok(size) => {
+                self.files.insert(key, size);
+            }
+            Err(_) => self.bad.push(format!("{key} records a negative size")),
+        }
+    }
+
+    fn on_deletion_vector(&mut self, dv: DeletionVectorDescriptor, file: &str) {
+        self.dvs += 1;
+        let absolute = matches!(
+            dv.storage_type,
+            DeletionVectorStorageType::PersistedAbsolute
+        );
+        match dv.absolute_path(&self.table) {
+            // Inline: the vector is in the log itself.
+            Ok(None) => {}
+            Ok(Some(url)) => match self.key_of(&url) {
+                Some(key) if !absolute => {
+                    // The file holds, at `offset`, the vector's 4-byte size, its bytes and a
+                    // 4-byte checksum (PROTOCOL.md, "Deletion Vector Format"): it is at least
+                    // that long.
+                    let offset = u64::try_from(dv.offset.unwrap_or(1)).unwrap_or(0);
+                    let len = u64::try_from(dv.size_in_bytes).unwrap_or(0);
+                    let end = offset + 4 + len + 4;
+                    let e = self.deletion_vectors.entry(key).or_insert(0);
+                    *e = (*e).max(end);
+                }
+                // A `p`-type path (absolute) or a `u` one resolving elsewhere.
+                _ => self
+                    .outside
+                    .push(format!("{url} (deletion vector of {file})")),
+            },
+            Err(e) => self.bad.push(format!("deletion vector of {file}: {e}")),
+        }
+    }
+}
+
+impl FilteredRowVisitor for Visit {
+    fn selected_column_names_and_types(&self) -> (&'static [ColumnName], &'static [DataType]) {
+        (COLUMNS.as_slice(), TYPES.as_slice())
+    }
+
+    fn visit_filtered<'a>(
+        &mut self,
+        getters: &[&'a dyn GetData<'a>],
+        rows: RowIndexIterator<'_>,
+    ) -> delta_kernel::KernelResult<()> {
+        for row in rows {
+            let Some(path): Option<String> = getters[0].get_opt(row, "path")? else {
+                continue;
+            };
+            let size: i64 = getters[1].get(row, "size")?;
+            let storage: Option<String> = getters[2].get_opt(row, "deletionVector.storageType")?;
+            if let Some(storage) = storage {
+                let dv = DeletionVectorDescriptor {
+                    storage_type: storage.parse()?,
+                    path_or_inline_dv: getters[3].get(row, "deletionVector.pathOrInlineDv")?,
+                    offset: getters[4].get_opt(row, "deletionVector.offset")?,
+                    size_in_bytes: getters[5].get(row, "deletionVector.sizeInBytes")?,
+                    cardinality: getters[6].get(row, "deletionVector.cardinality")?,
+                };
+                self.on_deletion_vector(dv, &path);
+            }
+            self.on_file(path, size);
+        }
+        Ok(())
     }
 }
 
@@ -147,27 +246,32 @@ pub(crate) fn read_version(
             .collect(),
     };
     let scan = snapshot.scan_builder().build().map_err(|e| e.to_string())?;
+    let bucket_prefix = format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default());
     let mut visit = Visit {
+        table: url.clone(),
         root: root.to_owned(),
+        bucket_prefix,
         files: BTreeMap::new(),
+        deletion_vectors: BTreeMap::new(),
         outside: Vec::new(),
         dvs: 0,
-        bad_size: Vec::new(),
+        bad: Vec::new(),
     };
     for meta in scan.scan_metadata(engine).map_err(|e| e.to_string())? {
         let meta = meta.map_err(|e| e.to_string())?;
-        visit = meta
-            .visit_scan_files(visit, on_file)
+        visit
+            .visit_rows_of(&meta.scan_files)
             .map_err(|e| e.to_string())?;
     }
-    if let Some(k) = visit.bad_size.first() {
+    if let Some(first) = visit.bad.first() {
         return Err(format!(
-            "{} add action(s) record a negative size (first: {k})",
-            visit.bad_size.len()
+            "{} action(s) cannot be checked (first: {first})",
+            visit.bad.len()
         ));
     }
     Ok(VersionFiles {
         files: visit.files,
+        deletion_vectors: visit.deletion_vectors,
         outside: visit.outside,
         with_deletion_vectors: visit.dvs,
         protocol,

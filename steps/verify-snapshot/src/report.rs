@@ -34,12 +34,24 @@ pub struct AsOf {
     pub restorable: bool,
 }
 
+/// What a needed file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// A data file (`add.path`): its size must be the one the log records.
+    Data,
+    /// A deletion-vector file (`u`-type descriptor): at least as long as its descriptors need.
+    DeletionVector,
+}
+
 /// A data or deletion-vector file the version needs that is absent or of another size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MissingFile {
     /// Its object key in the snapshot bucket.
     pub key: String,
-    /// The size the log records.
+    /// A data file or a deletion vector.
+    pub kind: FileKind,
+    /// The size the log records (a deletion vector: the least size its descriptors need).
     pub expected_size: u64,
     /// The size found (`null`: the object is not there).
     pub found_size: Option<u64>,
@@ -86,6 +98,8 @@ pub struct TableReport {
     pub files: Option<u64>,
     /// Their bytes, as the log records them.
     pub bytes: Option<u64>,
+    /// How many of them carry a deletion vector (inline ones included).
+    pub deletion_vectors: Option<u64>,
     /// Files missing from the newest incomplete version checked.
     pub missing: Missing,
     /// The protocol, when a version could be read.

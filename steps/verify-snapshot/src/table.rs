@@ -144,7 +144,10 @@ async fn check_version(
         Err(e) => return Ok(Check::Unreadable(e)),
     };
     sizes.learn(ctx.s3, ctx.bucket, root, &files.files).await?;
-    let missing = sizes.missing(version, &files.files);
+    sizes
+        .learn(ctx.s3, ctx.bucket, root, &files.deletion_vectors)
+        .await?;
+    let missing = sizes.missing(version, &files.files, &files.deletion_vectors);
     if missing.count > 0 || !files.outside.is_empty() {
         Ok(Check::Incomplete {
             missing,
@@ -174,13 +177,6 @@ async fn record_check(
             results.insert(v, true);
             if report.protocol.is_none() {
                 report.protocol = Some(files.protocol.clone());
-            }
-            if files.with_deletion_vectors > 0 {
-                findings.push(format!(
-                    "version {v}: {} file(s) carry a deletion vector; the deletion-vector files \
-                     themselves are not checked by this version of verify-snapshot",
-                    files.with_deletion_vectors
-                ));
             }
             Ok(Some(files))
         }
@@ -226,6 +222,7 @@ pub(crate) async fn analyse(ctx: &Ctx<'_>, root: &str) -> Result<TableReport, Ve
         as_of_backup_date: None,
         files: None,
         bytes: None,
+        deletion_vectors: None,
         missing: Missing::default(),
         protocol: None,
         versions_checked: Vec::new(),
@@ -318,6 +315,7 @@ pub(crate) async fn analyse(ctx: &Ctx<'_>, root: &str) -> Result<TableReport, Ve
         report.restorable_version = Some(*v);
         report.files = Some(files.files.len() as u64);
         report.bytes = Some(files.files.values().sum());
+        report.deletion_vectors = Some(files.with_deletion_vectors);
     }
     if let Some((v, t)) = as_of {
         let restorable = results.get(&v).copied().unwrap_or(false);
