@@ -35,13 +35,21 @@ demo: venv node build
 	target/debug/lakevault-local demo
 
 ## make bench: the audit-report benchmark: the Rust core beside Python csv and DuckDB on the same
-## files (1M and 10M rows), ratios first (steps/audit-report/README.md, "Performance").
+## files (1M and 10M rows), ratios first (steps/audit-report/README.md, "Performance"); then
+## verify-snapshot's (steps/verify-snapshot/README.md, "Performance").
 ## LAKEVAULT_BENCH_ROWS=100000 LAKEVAULT_BENCH_ROUNDS=1 make bench: a quick check.
 BENCH_VENV := .venv-bench
 BENCH_REQ := steps/audit-report/bench
 .PHONY: bench-venv
-bench: bench-venv
+bench: bench-venv venv
 	LAKEVAULT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" $(CARGO) bench --locked -p audit-report
+	$(CARGO) bench --locked -p verify-snapshot
+
+## make bench-verify: only verify-snapshot's benchmark (steps/verify-snapshot/README.md, "Performance"):
+## one version of 1M files from a local checkpoint, and the S3 path's requests for 10,000 files on moto.
+.PHONY: bench-verify
+bench-verify: venv
+	$(CARGO) bench --locked -p verify-snapshot
 
 ## make bench-venv: the benchmark's peers (pinned DuckDB) in .venv-bench.
 bench-venv: $(BENCH_VENV)/.installed

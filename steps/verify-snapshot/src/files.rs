@@ -36,16 +36,20 @@ impl Sizes {
         root: &str,
         wanted: &BTreeMap<String, u64>,
     ) -> Result<(), VerifyError> {
-        let unknown: Vec<String> = wanted
+        let unknown = wanted
             .keys()
             .filter(|k| !self.known.contains_key(*k))
-            .cloned()
-            .collect();
-        if unknown.is_empty() {
+            .count();
+        if unknown == 0 {
             return Ok(());
         }
-        if unknown.len() <= HEAD_LIMIT {
-            let found: Vec<(String, Option<u64>)> = futures::stream::iter(unknown)
+        if unknown <= HEAD_LIMIT {
+            let keys: Vec<String> = wanted
+                .keys()
+                .filter(|k| !self.known.contains_key(*k))
+                .cloned()
+                .collect();
+            let found: Vec<(String, Option<u64>)> = futures::stream::iter(keys)
                 .map(|k: String| async move { head(s3, bucket, k).await })
                 .buffer_unordered(HEAD_CONCURRENCY)
                 .try_collect()
@@ -54,7 +58,12 @@ impl Sizes {
             self.known.extend(found);
             return Ok(());
         }
-        let mut asked: HashSet<&str> = unknown.iter().map(|k| k.as_str()).collect();
+        // Borrowed from `wanted`: a version of a million files is not copied once more to ask.
+        let mut asked: HashSet<&str> = wanted
+            .keys()
+            .filter(|k| !self.known.contains_key(*k))
+            .map(String::as_str)
+            .collect();
         let mut pages = s3
             .list_objects_v2()
             .bucket(bucket)
@@ -64,19 +73,36 @@ impl Sizes {
         while let Some(page) = pages.next().await {
             self.requests += 1;
             let page = page.map_err(|e| VerifyError::from(kit::classify("ListObjectsV2", e)))?;
-            for o in page.contents() {
-                if let Some(k) = o.key()
-                    && asked.remove(k)
-                {
-                    let size = o.size().and_then(|s| u64::try_from(s).ok());
-                    self.known.insert(k.to_owned(), Some(size.unwrap_or(0)));
-                }
+            self.absorb(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| Some((o.key()?, o.size()))),
+                &mut asked,
+            );
+        }
+        self.not_found(asked);
+        Ok(())
+    }
+
+    /// Takes the sizes of the listed objects that were asked about.
+    pub(crate) fn absorb<'a>(
+        &mut self,
+        objects: impl Iterator<Item = (&'a str, Option<i64>)>,
+        asked: &mut HashSet<&str>,
+    ) {
+        for (k, size) in objects {
+            if asked.remove(k) {
+                let size = size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                self.known.insert(k.to_owned(), Some(size));
             }
         }
+    }
+
+    /// Records every key still asked about as not there (the listing is complete).
+    pub(crate) fn not_found(&mut self, asked: HashSet<&str>) {
         for k in asked {
             self.known.insert(k.to_owned(), None);
         }
-        Ok(())
     }
 
     /// The files of `data` that are absent or of another size, and the deletion-vector files of

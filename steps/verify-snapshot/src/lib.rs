@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[doc(hidden)]
+pub mod bench;
 mod commits;
 mod discover;
 mod files;
@@ -111,6 +113,13 @@ impl VerifySnapshot {
         // load_sdk_config() has read them already; read again here for the Delta reader's store.
         step.timeouts = kit::clients::Timeouts::from_env()?;
         Ok(step)
+    }
+
+    /// The same step with another S3 client (the benchmark's request-counting one).
+    #[doc(hidden)]
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = s3;
+        self
     }
 
     /// Builds the step around an SDK config (tests pass one pointing at moto). The Delta reader

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -19,6 +20,13 @@ use delta_kernel::object_store::{
 use futures::stream::{BoxStream, StreamExt};
 
 const HINT: &str = "_last_checkpoint";
+
+/// Requests the kernel sent through this store (every instance), for the benchmark's count.
+pub(crate) static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+fn count() {
+    REQUESTS.fetch_add(1, Ordering::Relaxed);
+}
 
 fn is_hint(p: &Path) -> bool {
     p.filename() == Some(HINT)
@@ -69,6 +77,7 @@ impl ObjectStore for WithoutHint {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        count();
         if is_hint(location) {
             return Err(not_found(location));
         }
@@ -76,6 +85,7 @@ impl ObjectStore for WithoutHint {
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        count();
         if is_hint(location) {
             return Err(not_found(location));
         }
@@ -90,6 +100,7 @@ impl ObjectStore for WithoutHint {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        count();
         self.inner
             .list(prefix)
             .filter(|m| futures::future::ready(!matches!(m, Ok(m) if is_hint(&m.location))))
@@ -101,6 +112,7 @@ impl ObjectStore for WithoutHint {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
+        count();
         self.inner
             .list_with_offset(prefix, offset)
             .filter(|m| futures::future::ready(!matches!(m, Ok(m) if is_hint(&m.location))))
@@ -108,6 +120,7 @@ impl ObjectStore for WithoutHint {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        count();
         let mut r = self.inner.list_with_delimiter(prefix).await?;
         r.objects.retain(|m| !is_hint(&m.location));
         Ok(r)
