@@ -3,8 +3,9 @@
 //! [`Moto`] starts a moto of its own per test (through [`moto_launcher`], the launcher the demo
 //! uses too: a free loopback port, the readiness wait, death with the test process), hands out
 //! SDK configs pointing at it and stops it when dropped. No fixed ports, no shared state, no
-//! leftover processes. Also: where the workspace's binaries are, unique bucket names, and a
-//! request counter.
+//! leftover processes. Also: where the workspace's binaries are and how to run one
+//! ([`run_step_binary`]), unique bucket names, a request counter, and the bad-input corpus
+//! runner every step's tests use ([`corpus`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,11 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use moto_launcher::{MotoCommand, MotoServer};
 
+pub use binary::{StepRun, run_step_binary, run_step_binary_with, spawn_step_binary};
 pub use moto_launcher::{DEFAULT_ACCOUNT, MotoAccount, REGION, die_with_parent};
+
+mod binary;
+pub mod corpus;
 
 /// The workspace root (where `.venv` lives).
 pub fn workspace_root() -> PathBuf {

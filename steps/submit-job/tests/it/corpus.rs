@@ -4,296 +4,15 @@
 //! `kit::entry::invoke`; cases only visible in the event's text (duplicate keys, not JSON) go
 //! through the binary on stdin.
 //!
-//! The runner (up to the line) is the same in every step's `corpus.rs`; below it, the step's
-//! world, its base event (a good one: the control at the end runs it) and its cases.
+//! The runner, and what it asserts of every case, is `harness::corpus`; here, the step's world,
+//! its base event (a good one: the control at the end runs it) and its cases.
 //! `CORPUS_SHOW=1 cargo test -p <step> corpus -- --nocapture` prints every answer.
 
-use std::process::Stdio;
-
+use harness::corpus::{self, Case, Event, MB, set, text, whole, with_first};
 use harness::{DEFAULT_ACCOUNT, Moto};
-use kit::entry::invoke;
 use local_batch::{BatchConfig, RunningBatch};
 use serde_json::{Value, json};
 use submit_job::SubmitJob;
-use tokio::io::AsyncWriteExt;
-
-/// The longest errorMessage accepted, whatever the size of the offending value.
-const MAX_MESSAGE: usize = 512;
-/// Words that only a Rust type name (or serde's name for an object or array) would put into a
-/// message.
-const RUST_WORDS: &[&str] = &[
-    "struct", "enum", "Option", "Vec", "String", "str", "i8", "i16", "i32", "i64", "u8", "u16",
-    "u32", "u64", "usize", "isize", "f32", "f64", "Day", "map", "sequence",
-];
-/// Fragments of Rust paths.
-const RUST_PATHS: &[&str] = &["alloc::", "std::", "core::", "serde", "kit::"];
-
-/// One bad input and how it must be refused.
-struct Case {
-    /// What is wrong with it (for the failure list).
-    name: &'static str,
-    /// The event.
-    event: Event,
-    /// The errorType it must fail with.
-    error_type: &'static str,
-    /// The JSON path the message must name (ending in `*`: the path's beginning); for another
-    /// errorType than `InvalidInput`, a text the message must hold.
-    path: &'static str,
-}
-
-/// How a case's event is made.
-enum Event {
-    /// The valid base event with the field at this JSON pointer set to a value.
-    Set(&'static str, fn() -> Value),
-    /// The valid base event without the field at this JSON pointer.
-    Without(&'static str),
-    /// An event of its own.
-    Whole(fn() -> Value),
-    /// Bytes on the binary's stdin, made from the base event's text.
-    Text(fn(&str) -> Vec<u8>),
-}
-
-/// An `InvalidInput` case on the base event with one field set.
-const fn set(
-    name: &'static str,
-    field: &'static str,
-    v: fn() -> Value,
-    path: &'static str,
-) -> Case {
-    Case {
-        name,
-        event: Event::Set(field, v),
-        error_type: "InvalidInput",
-        path,
-    }
-}
-
-/// An `InvalidInput` case for an event of its own (its path is `$`).
-const fn whole(name: &'static str, v: fn() -> Value) -> Case {
-    Case {
-        name,
-        event: Event::Whole(v),
-        error_type: "InvalidInput",
-        path: "$",
-    }
-}
-
-/// An `InvalidInput` case fed to the binary as text.
-const fn text(name: &'static str, t: fn(&str) -> Vec<u8>, path: &'static str) -> Case {
-    Case {
-        name,
-        event: Event::Text(t),
-        error_type: "InvalidInput",
-        path,
-    }
-}
-
-/// `base` with the field at `pointer` set to `value` (`None`: removed).
-fn patched(base: &Value, pointer: &str, value: Option<Value>) -> Value {
-    let mut e = base.clone();
-    let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
-    let obj = e
-        .pointer_mut(parent)
-        .and_then(Value::as_object_mut)
-        .unwrap_or_else(|| panic!("{parent} is not an object of the base event"));
-    match value {
-        Some(v) => obj.insert(key.to_owned(), v),
-        None => obj.remove(key),
-    };
-    e
-}
-
-/// `text` (a compact JSON object) with `"key":value` inserted after its first `{`.
-fn with_first(text: &str, member: &str) -> Vec<u8> {
-    format!("{{{member},{}", &text[1..]).into_bytes()
-}
-
-/// The errorType and errorMessage of a refusal, or the output of an acceptance.
-type Answer = Result<Value, (String, String)>;
-
-/// Runs one event through the binary; the exit status and stdout are checked here.
-async fn run_binary(env: &[(String, String)], stdin: &[u8]) -> (Answer, Vec<String>) {
-    let mut child = tokio::process::Command::new(BINARY)
-        .envs(env.iter().cloned())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the step's binary starts");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    // A step may answer before reading everything (an oversized event): a broken pipe is fine.
-    let _ = input.write_all(stdin).await;
-    drop(input);
-    let out = child.wait_with_output().await.expect("the binary ends");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut problems = Vec::new();
-    if out.status.code() != Some(1) {
-        problems.push(format!("exit status {:?}, want 1", out.status.code()));
-    }
-    if stdout.lines().count() != 1 {
-        problems.push(format!(
-            "{} lines on stdout, want 1",
-            stdout.lines().count()
-        ));
-    }
-    let answer = match serde_json::from_str::<Value>(stdout.trim()) {
-        Ok(v) if v.get("errorType").is_some() => Err((
-            v["errorType"].as_str().unwrap_or_default().to_owned(),
-            v["errorMessage"].as_str().unwrap_or_default().to_owned(),
-        )),
-        Ok(v) => Ok(v),
-        Err(e) => Err(("(stdout is not JSON)".to_owned(), e.to_string())),
-    };
-    (answer, problems)
-}
-
-/// What is wrong with a case's answer, if anything.
-fn judge(case: &Case, answer: Answer, mut problems: Vec<String>) -> Option<String> {
-    let (error_type, message) = match answer {
-        Ok(out) => {
-            let out = out.to_string();
-            return Some(format!(
-                "{}: accepted, answered {}",
-                case.name,
-                cut(&out, 200)
-            ));
-        }
-        Err(e) => e,
-    };
-    if std::env::var_os("CORPUS_SHOW").is_some() {
-        eprintln!("{}: {error_type}: {}", case.name, cut(&message, 300));
-    }
-    if error_type != case.error_type {
-        problems.push(format!("errorType {error_type}, want {}", case.error_type));
-    }
-    let named = match case.path.strip_suffix('*') {
-        _ if case.error_type != "InvalidInput" => message.contains(case.path),
-        Some(prefix) => message.starts_with(&format!("invalid input at {prefix}")),
-        None => message.starts_with(&format!("invalid input at {}:", case.path)),
-    };
-    if !named {
-        problems.push(format!("the message does not name {}", case.path));
-    }
-    // A value is quoted escaped: a raw NUL or newline in a message breaks logs and mail.
-    if message.chars().any(char::is_control) {
-        problems.push("the message holds a control character".to_owned());
-    }
-    if message.len() > MAX_MESSAGE {
-        problems.push(format!(
-            "the message is {} bytes (at most {MAX_MESSAGE})",
-            message.len()
-        ));
-    }
-    let words: Vec<&str> = message
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .collect();
-    for w in RUST_WORDS
-        .iter()
-        .chain(STEP_TYPES)
-        .filter(|w| words.contains(w))
-    {
-        problems.push(format!("the message names the Rust type {w:?}"));
-    }
-    for p in RUST_PATHS.iter().filter(|p| message.contains(**p)) {
-        problems.push(format!("the message names the Rust path {p:?}"));
-    }
-    (!problems.is_empty()).then(|| {
-        format!(
-            "{}: {}; errorMessage: {}",
-            case.name,
-            problems.join(", "),
-            cut(&message, 300)
-        )
-    })
-}
-
-fn cut(s: &str, n: usize) -> String {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => format!("{}… ({} bytes)", &s[..i], s.len()),
-        None => s.to_owned(),
-    }
-}
-
-/// Every case against the world; the failures, one line each.
-async fn run_cases(w: &World, cases: &[Case]) -> Vec<String> {
-    let mut failures = Vec::new();
-    for case in cases {
-        let event = match &case.event {
-            Event::Set(field, v) => patched(&w.base, field, Some(v())),
-            Event::Without(field) => patched(&w.base, field, None),
-            Event::Whole(v) => v(),
-            Event::Text(t) => {
-                let stdin = t(&w.base.to_string());
-                let (answer, problems) = run_binary(&w.env(), &stdin).await;
-                failures.extend(judge(case, answer, problems));
-                continue;
-            }
-        };
-        let answer = invoke(&w.step, event)
-            .await
-            .map_err(|d| (d.error_type, d.error_message));
-        failures.extend(judge(case, answer, Vec::new()));
-    }
-    failures
-}
-
-/// Every bucket with its tags and policy, and every object with its ETag.
-async fn s3_state(moto: &Moto) -> Vec<String> {
-    let s3 = moto.s3();
-    let mut state = Vec::new();
-    let buckets = s3.list_buckets().send().await.expect("ListBuckets");
-    for b in buckets.buckets() {
-        let name = b.name().unwrap_or_default();
-        let tags = s3.get_bucket_tagging().bucket(name).send().await.ok();
-        let policy = s3.get_bucket_policy().bucket(name).send().await.ok();
-        state.push(format!(
-            "bucket {name} tags {:?} policy {:?}",
-            tags.map(|t| t.tag_set().to_vec()),
-            policy.and_then(|p| p.policy)
-        ));
-        let mut pages = s3.list_objects_v2().bucket(name).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            for o in page.expect("ListObjectsV2").contents() {
-                state.push(format!(
-                    "object {name}/{} {}",
-                    o.key().unwrap_or_default(),
-                    o.e_tag().unwrap_or_default()
-                ));
-            }
-        }
-    }
-    state
-}
-
-/// Runs `cases` against a fresh world: each is refused as it says, and the account is as it was.
-async fn refused_and_nothing_changed(cases: &[Case]) {
-    let w = world().await;
-    let before = w.state().await;
-    let failures = run_cases(&w, cases).await;
-    let after = w.state().await;
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-    assert_eq!(after, before, "a refused event changed the account");
-    // The control: the base event itself is accepted (each case differs from a good event only
-    // where it says) and, for a step that writes, seen by the comparison above.
-    invoke(&w.step, w.base.clone())
-        .await
-        .expect("the base event is accepted");
-    if BASE_WRITES {
-        assert_ne!(
-            w.state().await,
-            before,
-            "the base event's effect is not seen"
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /// Moto with a source bucket, its inventory, an Object Lock snapshot bucket and a report bucket;
 /// the local Batch Operations behind S3 Control; and the event that creates the snapshot's job.
@@ -305,48 +24,44 @@ struct World {
     base: Value,
 }
 
-impl World {
-    /// The environment that points the binary at this world.
+impl corpus::World for World {
+    type Step = SubmitJob;
+    const BINARY: &str = env!("CARGO_BIN_EXE_submit-job");
+    /// The base event creates a job.
+    const BASE_WRITES: bool = true;
+    /// The step's own type names, which no message may contain.
+    const STEP_TYPES: &[&str] = &[
+        "Input",
+        "ManifestRef",
+        "ReportTarget",
+        "DateTime",
+        "SubmitJob",
+    ];
+
+    fn moto(&self) -> &Moto {
+        &self.moto
+    }
+    fn step(&self) -> &SubmitJob {
+        &self.step
+    }
+    fn base(&self) -> &Value {
+        &self.base
+    }
+
+    /// moto's, and S3 Control at the local Batch Operations.
     fn env(&self) -> Vec<(String, String)> {
         let mut env = self.moto.env();
         env.push(("AWS_ENDPOINT_URL_S3_CONTROL".into(), self.batch.url.clone()));
         env
     }
 
-    /// What a refused event must leave as it was: every bucket and object, and every job.
+    /// Every bucket and object, and every job.
     async fn state(&self) -> Vec<String> {
-        let mut state = s3_state(&self.moto).await;
-        let mut pages = self
-            .control
-            .list_jobs()
-            .account_id(DEFAULT_ACCOUNT)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for j in page.expect("ListJobs").jobs() {
-                state.push(format!(
-                    "job {} {:?} {}",
-                    j.job_id().unwrap_or_default(),
-                    j.status(),
-                    j.description().unwrap_or_default()
-                ));
-            }
-        }
+        let mut state = corpus::s3_state(&self.moto).await;
+        state.extend(corpus::job_state(&self.control, DEFAULT_ACCOUNT).await);
         state
     }
 }
-
-const BINARY: &str = env!("CARGO_BIN_EXE_submit-job");
-/// The base event creates a job.
-const BASE_WRITES: bool = true;
-/// The step's own type names, which no message may contain.
-const STEP_TYPES: &[&str] = &[
-    "Input",
-    "ManifestRef",
-    "ReportTarget",
-    "DateTime",
-    "SubmitJob",
-];
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/lakevault-batch";
 
@@ -418,7 +133,6 @@ async fn world() -> World {
     }
 }
 
-const MB: usize = 1 << 20;
 const HEX_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
 // One case per line: a table reads better than rustfmt's one argument per line.
@@ -540,11 +254,11 @@ const PENDING: &[Case] = &[
 
 #[tokio::test]
 async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_changed() {
-    refused_and_nothing_changed(CASES).await;
+    corpus::refused_and_nothing_changed(&world().await, CASES).await;
 }
 
 #[tokio::test]
 #[ignore = "waits for rules of issue 12 not implemented yet (each case in PENDING says which)"]
 async fn bad_inputs_waiting_for_a_rule_are_refused_too() {
-    refused_and_nothing_changed(PENDING).await;
+    corpus::refused_and_nothing_changed(&world().await, PENDING).await;
 }
