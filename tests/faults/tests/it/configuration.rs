@@ -19,7 +19,9 @@ const STEPS: [&str; 6] = [
 async fn a_malformed_timeout_variable_is_a_configuration_error_with_exit_status_2() {
     // Every service at a black hole: a step that sent a request would hang, not fail fast.
     let hole = FaultEndpoint::black_hole().await.unwrap();
-    let env = Env::new(hole.url()).with("LAKEVAULT_ATTEMPT_TIMEOUT_SECONDS", "soon");
+    let env = Env::new(hole.url())
+        .short_timeouts()
+        .with("LAKEVAULT_ATTEMPT_TIMEOUT_SECONDS", "soon");
     let event = json!({});
     let runs = join_all(STEPS.iter().map(|s| run(s, &env, &event))).await;
     for r in &runs {

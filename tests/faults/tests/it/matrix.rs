@@ -72,8 +72,8 @@ impl Ran {
     }
 }
 
-/// Runs `step` once per case, all at the same time, with `service`'s client pointed at the
-/// case's endpoint and everything else at `env`'s.
+/// Runs `step` once per case, all at the same time, with the short timeouts, `service`'s
+/// client pointed at the case's endpoint and everything else at `env`'s.
 pub(crate) async fn run_cases(
     step: &'static str,
     service: Service,
@@ -81,7 +81,10 @@ pub(crate) async fn run_cases(
     cases: Vec<Case>,
 ) -> Vec<Ran> {
     let runs = cases.iter().map(|c| {
-        let env = env.clone().with(service.variable(), c.endpoint.url());
+        let env = env
+            .clone()
+            .short_timeouts()
+            .with(service.variable(), c.endpoint.url());
         async move { run(step, &env, &c.event).await }
     });
     let runs = join_all(runs).await;
