@@ -107,7 +107,9 @@ impl fmt::Debug for Rule {
     }
 }
 
-/// A proxy on `127.0.0.1:<free port>` in front of `upstream`; stopped when dropped.
+/// A proxy on `127.0.0.1:<free port>` in front of `upstream`; stopped when dropped. Requests go
+/// on unchanged, `Host` and signatures included: the upstream must not check SigV4 against its
+/// own address (moto and the local stack do not check signatures).
 pub struct Proxy {
     running: Running,
 }
