@@ -1,7 +1,8 @@
 //! The bad-input corpus runner (issue 12), shared by every step's `tests/it/corpus.rs`.
 //!
 //! A step's corpus is a table of hostile and malformed events ([`Case`]s), each made from the
-//! step's good base event, and a [`World`]: the account the step runs against, the step, the
+//! step's good base event (with [`NOT_AN_EVENT`], the cases every step refuses alike), and a
+//! [`World`]: the account the step runs against, the step, the
 //! base event, and what of the account a refused event must leave as it was.
 //! [`refused_and_nothing_changed`] runs every case and asserts, per case:
 //!
@@ -23,7 +24,7 @@ use std::future::Future;
 
 use kit::Step;
 use kit::entry::invoke;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::Moto;
 
@@ -44,6 +45,7 @@ const RUST_WORDS: &[&str] = &[
 const RUST_PATHS: &[&str] = &["alloc::", "std::", "core::", "serde", "kit::"];
 
 /// One bad input and how it must be refused.
+#[derive(Clone, Copy)]
 pub struct Case {
     /// What is wrong with it (for the failure list).
     pub name: &'static str,
@@ -57,6 +59,7 @@ pub struct Case {
 }
 
 /// How a case's event is made.
+#[derive(Clone, Copy)]
 pub enum Event {
     /// The valid base event with the field at this JSON pointer set to a value.
     Set(&'static str, fn() -> Value),
@@ -107,6 +110,24 @@ pub const fn text(name: &'static str, t: fn(&str) -> Vec<u8>, path: &'static str
 pub fn with_first(text: &str, member: &str) -> Vec<u8> {
     format!("{{{member},{}", &text[1..]).into_bytes()
 }
+
+/// What is no event of any step, whatever its fields: every step refuses these at `$` (only a
+/// JSON object is an event, one per invocation, and every step needs some field). A step's
+/// corpus runs them with its own cases.
+#[rustfmt::skip]
+pub const NOT_AN_EVENT: &[Case] = &[
+    // The array the issue found read positionally.
+    whole("the issue's array event", || json!(["lake-prod", "2021-01-15", null])),
+    whole("a number event", || json!(42)),
+    whole("a null event", || Value::Null),
+    whole("an empty object", || json!({})),
+    text("the array event as text", |_| br#"["lake-prod","2021-01-15",null]"#.to_vec(), "$"),
+    text("two events", |t| format!("{t} {t}").into_bytes(), "$"),
+    text("nothing on stdin", |_| Vec::new(), "$"),
+    text("invalid UTF-8", |t| [t.as_bytes(), b"\xff\xfe"].concat(), "$"),
+    // Over Lambda's 6 MiB payload limit.
+    text("an event over 6 MiB", |t| with_first(t, &format!(r#""padding":"{}""#, "x".repeat(7 * MB))), "$"),
+];
 
 /// What a step's corpus runs against.
 pub trait World {
