@@ -339,7 +339,10 @@ impl AuditReport {
         match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(o) => {
                 let length = o.content_length();
-                match kit::body::read_capped(o.body, length, MAX_REPORT_MANIFEST_BYTES).await {
+                let deadline = kit::clients::body_deadline(self.s3.config().timeout_config());
+                match kit::body::read_capped(o.body, length, MAX_REPORT_MANIFEST_BYTES, deadline)
+                    .await
+                {
                     Ok(bytes) => Ok(Some(bytes)),
                     Err(kit::body::CappedReadError::TooLarge { limit }) => {
                         Err(AuditError::ReportInvalid {
@@ -393,7 +396,11 @@ impl AuditReport {
                 });
             }
         };
-        let reader = SyncIoBridge::new(obj.body.into_async_read());
+        // A result file may be gigabytes: no total deadline, but a minimum rate (a trickling
+        // peer passes the SDK's stalled-stream protection).
+        let guarded =
+            kit::body::RateGuarded::new(obj.body.into_async_read(), kit::clients::body_min_rate(self.s3.config().timeout_config()));
+        let reader = SyncIoBridge::new(guarded);
         let expected = file.md5_checksum.clone();
         let (tally, oversize, result) = tokio::task::spawn_blocking(move || {
             let r = tally.read_result_file(reader, &expected, &mut oversize);

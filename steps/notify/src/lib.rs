@@ -385,7 +385,13 @@ impl Notify {
     /// Builds the step from the environment (region, credentials, endpoints).
     pub async fn from_env() -> Result<Self, kit::clients::ConfigError> {
         let conf = kit::clients::load_sdk_config().await?;
-        Ok(Self::new(kit::clients::sns(&conf)))
+        // One attempt per invocation: a Publish whose answer is lost has usually been delivered,
+        // so every SDK retry would be one more message. Retries are the state machine's (with
+        // backoff), which bounds the duplicates to its attempts.
+        let sns = aws_sdk_sns::config::Builder::from(&conf)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        Ok(Self::new(aws_sdk_sns::Client::from_conf(sns)))
     }
 
     /// Builds the step around an SNS client (tests pass one pointing at moto).
@@ -560,7 +566,11 @@ mod tests {
         });
         let d = kit::entry::invoke(&step, event).await.unwrap_err();
         assert_eq!(d.error_type, "InvalidInput");
-        assert!(d.error_message.contains("$.failure.Error"), "{}", d.error_message);
+        assert!(
+            d.error_message.contains("$.failure.Error"),
+            "{}",
+            d.error_message
+        );
         assert!(!d.error_message.contains("`error`,"), "{}", d.error_message);
     }
 

@@ -227,8 +227,6 @@ async fn audit_report_answers_transient_in_bounded_time_and_a_rerun_writes_one_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "fails until streamed bodies have a deadline: kit::body::read_capped and the result \
-            files' stream wait as long as a byte arrives every few seconds (issue 12, item 1)"]
 async fn audit_report_answers_a_trickled_report_transient_in_bounded_time() {
     let (moto, _, bucket) = world(&["trickleman", "trickleres"]).await;
     let env = Env::new(&moto.endpoint);

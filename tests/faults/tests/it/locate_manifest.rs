@@ -102,8 +102,6 @@ async fn locate_manifest_answers_transient_in_bounded_time_and_a_rerun_finds_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "fails until streamed bodies have a deadline: kit::body::read_capped waits as long as \
-            a byte arrives every few seconds (issue 12, item 1)"]
 async fn locate_manifest_answers_a_trickled_manifest_transient_in_bounded_time() {
     let (moto, event) = world().await;
     let env = Env::new(&moto.endpoint);
