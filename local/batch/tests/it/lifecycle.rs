@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use aws_sdk_s3control::types::{JobManifestFormat, JobStatus};
 use harness::DEFAULT_ACCOUNT;
-use local_batch::testkit::write_csv_manifest;
 use tokio::sync::Semaphore;
 
-use crate::support::{bucket, copy_job, describe, put, setup, submit, wait_for};
+use crate::support::{copy_job, describe, one_object, setup, submit, wait_for};
 
 #[tokio::test]
 async fn a_job_steps_through_new_preparing_active_complete() {
@@ -15,12 +14,7 @@ async fn a_job_steps_through_new_preparing_active_complete() {
     let g = Arc::clone(&gate);
     let env = setup(move |c| c.phase_gate = Some(g)).await;
     let s3 = &env.s3;
-    let src = bucket(s3, "src").await;
-    put(s3, &src, "k", b"x").await;
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
-    let dst = bucket(s3, "dst").await;
+    let (src, dst, m) = one_object(s3).await;
     let id = submit(copy_job(
         &env.control,
         "t",
@@ -82,12 +76,7 @@ async fn a_job_steps_through_new_preparing_active_complete() {
 async fn a_job_needing_confirmation_stays_suspended_until_ready() {
     let env = setup(|_| {}).await;
     let s3 = &env.s3;
-    let src = bucket(s3, "src").await;
-    let dst = bucket(s3, "dst").await;
-    put(s3, &src, "k", b"x").await;
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
+    let (src, dst, m) = one_object(s3).await;
     let id = submit(
         copy_job(
             &env.control,

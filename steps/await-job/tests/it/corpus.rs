@@ -154,11 +154,7 @@ const CASES: &[Case] = &[
     set("a job id beyond 64 bits", "/job_id", || json!(u64::MAX), "$.job_id"),
     // Nesting.
     whole("an array event", || json!(["123456789012", "f8fb9d89-a3aa-461d-bddc-ea6a1b131955"])),
-    whole("the issue's array event", || json!(["lake-prod", "2021-01-15", null])),
     whole("a string event", || json!("f8fb9d89-a3aa-461d-bddc-ea6a1b131955")),
-    whole("a number event", || json!(42)),
-    whole("a null event", || Value::Null),
-    whole("an empty object", || json!({})),
     set("a nested object for the job id", "/job_id", || json!({"job_id": "f8fb9d89-a3aa-461d-bddc-ea6a1b131955"}), "$.job_id"),
     set("a nested array for the job id", "/job_id", || json!([["f8fb9d89"]]), "$.job_id"),
     // Encodings.
@@ -171,12 +167,7 @@ const CASES: &[Case] = &[
     // Only visible in the text: through the binary.
     text("a job id given twice", |t| with_first(t, r#""job_id":"f8fb9d89-a3aa-461d-bddc-ea6a1b131955""#), "$.job_id"),
     text("an account id given twice", |t| with_first(t, r#""account_id":"111122223333""#), "$.account_id"),
-    text("the array event as text", |_| br#"["lake-prod","2021-01-15",null]"#.to_vec(), "$"),
     text("not JSON", |_| b"job_id=f8fb9d89-a3aa-461d-bddc-ea6a1b131955".to_vec(), "$"),
-    text("two events", |t| format!("{t} {t}").into_bytes(), "$"),
-    text("nothing on stdin", |_| Vec::new(), "$"),
-    text("invalid UTF-8", |t| [t.as_bytes(), b"\xff\xfe"].concat(), "$"),
-    text("an event over 6 MiB", |t| with_first(t, &format!(r#""padding":"{}""#, "x".repeat(7 * MB))), "$"),
 ];
 
 /// Cases that wait for a rule not implemented yet (issue 12); each says what it waits for.
@@ -194,7 +185,8 @@ const PENDING: &[Case] = &[
 
 #[tokio::test]
 async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_changed() {
-    corpus::refused_and_nothing_changed(&world().await, CASES).await;
+    let cases = [corpus::NOT_AN_EVENT, CASES].concat();
+    corpus::refused_and_nothing_changed(&world().await, &cases).await;
 }
 
 #[tokio::test]

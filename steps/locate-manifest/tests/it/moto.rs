@@ -444,43 +444,22 @@ async fn four_hundred_days_of_history_cost_a_fixed_number_of_requests() {
 async fn the_binary_reads_stdin_and_prints_json() {
     let w = world().await;
     let r = w.deliver(datetime!(2021-04-02 01:00 UTC)).await;
+    let env = w.moto.env();
     let run = |event: String| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_locate-manifest"))
-            .envs(w.moto.env())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code(), json)
+        harness::run_step_binary(env!("CARGO_BIN_EXE_locate-manifest"), &env, event)
     };
 
-    let (code, out) = run(w.event(Some("2021-03-31")).to_string());
+    let (code, out) = run(w.event(Some("2021-03-31")).to_string()).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["manifest"]["key"], r.manifest_key.as_str());
     assert_eq!(out["backup_date"], "2021-03-31");
 
-    let (code, out) = run(w.event(Some("2021-04-30")).to_string());
+    let (code, out) = run(w.event(Some("2021-04-30")).to_string()).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "ManifestNotReady", "{out}");
     assert!(out["errorMessage"].as_str().unwrap().contains("2021-05-02"));
 
-    let (code, out) = run(w.event(Some("2021-13-01")).to_string());
+    let (code, out) = run(w.event(Some("2021-13-01")).to_string()).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "InvalidInput");
     assert!(
@@ -490,7 +469,7 @@ async fn the_binary_reads_stdin_and_prints_json() {
             .contains("$.backup_date")
     );
 
-    let (code, out) = run("not json".to_owned());
+    let (code, out) = run("not json".to_owned()).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "InvalidInput");
 }

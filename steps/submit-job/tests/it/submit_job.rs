@@ -8,6 +8,7 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
 use kit::{Step, StepError};
+use local_batch::testkit;
 use local_batch::{BatchConfig, RunningBatch};
 use md5::Digest as _;
 use submit_job::{Input, ManifestRef, ReportTarget, SubmitJob, client_request_token, plan};
@@ -66,7 +67,7 @@ async fn snapshot_input(env: &Env) -> Input {
         .iter()
         .map(|k| ((*k).to_owned(), k.len() as i64))
         .collect();
-    let m = local_batch::testkit::write_inventory(s3, &inv, "inventory", &src, &listed, 2)
+    let m = testkit::write_inventory(s3, &inv, "inventory", &src, &listed, 2)
         .await
         .unwrap();
     Input {
@@ -90,27 +91,13 @@ async fn snapshot_input(env: &Env) -> Input {
     }
 }
 
+/// Waits until the job has ended; its status.
 async fn wait_terminal(control: &aws_sdk_s3control::Client, id: &str) -> JobStatus {
-    for _ in 0..2000 {
-        let job = control
-            .describe_job()
-            .account_id(DEFAULT_ACCOUNT)
-            .job_id(id)
-            .send()
-            .await
-            .unwrap()
-            .job
-            .unwrap();
-        let s = job.status.unwrap();
-        if matches!(
-            s,
-            JobStatus::Complete | JobStatus::Failed | JobStatus::Cancelled
-        ) {
-            return s;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("job {id} did not finish");
+    testkit::wait_for_job(control, DEFAULT_ACCOUNT, id, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .status
+        .unwrap()
 }
 
 #[tokio::test]
@@ -315,25 +302,16 @@ async fn the_binary_works_against_the_local_endpoint() {
         "storage_class": "GLACIER_IR",
         "extra": "ignored",
     });
-    // tokio's process API: the local service runs on this test's runtime and must keep serving.
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_submit-job"));
-    cmd.envs(env.moto.env())
-        .env("AWS_ENDPOINT_URL_S3_CONTROL", &env.batch.url)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(event.to_string().as_bytes()).await.unwrap();
-    }
-    let out = child.wait_with_output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Async: the local service runs on this test's runtime and must keep serving.
+    let mut env_vars = env.moto.env();
+    env_vars.push(("AWS_ENDPOINT_URL_S3_CONTROL".into(), env.batch.url.clone()));
+    let (code, v) = harness::run_step_binary(
+        env!("CARGO_BIN_EXE_submit-job"),
+        &env_vars,
+        event.to_string(),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["created"], true);
     let id = v["job_id"].as_str().unwrap();
     assert_eq!(wait_terminal(&env.control, id).await, JobStatus::Complete);
