@@ -1,8 +1,5 @@
 //! audit-report against moto: completion reports in AWS's layout, written here row by row.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use audit_report::{AuditError, AuditRecord, AuditReport, FailureClass, Verdict};
 use aws_sdk_s3::primitives::ByteStream;
 use harness::Moto;
@@ -347,33 +344,17 @@ async fn failed_job_with_a_report_is_failed_and_still_classified() {
 async fn the_binary_reports_error_types_on_stdout() {
     let moto = Moto::start();
     let (s3, bucket) = setup(&moto).await;
+    let env = moto.env();
     let run_bin = |event: Value| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_audit-report"))
-            .envs(moto.env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code(),
-            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
-        )
+        harness::run_step_binary(env!("CARGO_BIN_EXE_audit-report"), &env, event.to_string())
     };
-    let (code, out) = run_bin(input(&bucket, None));
+    let (code, out) = run_bin(input(&bucket, None)).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "ReportNotFound");
 
     let mut bad = input(&bucket, None);
     bad["report"]["bucket"] = json!(7);
-    let (code, out) = run_bin(bad);
+    let (code, out) = run_bin(bad).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "InvalidInput");
     assert!(
@@ -390,7 +371,7 @@ async fn the_binary_reports_error_types_on_stdout() {
         &[("succeeded", SUCCEEDED_CSV)],
     )
     .await;
-    let (code, out) = run_bin(input(&bucket, None));
+    let (code, out) = run_bin(input(&bucket, None)).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["verdict"], "complete");
 }
