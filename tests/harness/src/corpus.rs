@@ -1,9 +1,10 @@
 //! The bad-input corpus runner (issue 12), shared by every step's `tests/it/corpus.rs`.
 //!
 //! A step's corpus is a table of hostile and malformed events ([`Case`]s), each made from the
-//! step's good base event (with [`NOT_AN_EVENT`], the cases every step refuses alike), and a
-//! [`World`]: the account the step runs against, the step, the
-//! base event, and what of the account a refused event must leave as it was.
+//! step's good base event (with the tables of cases every step refuses alike: [`NOT_AN_EVENT`],
+//! and for the fields several steps take, [`SOURCE_BUCKET`] and [`BACKUP_DATE`]), and a
+//! [`World`]: the account the step runs against, the step, the base event, and what of the
+//! account a refused event must leave as it was.
 //! [`refused_and_nothing_changed`] runs every case and asserts, per case:
 //!
 //! - the errorType ([`Case::error_type`], `InvalidInput` but for a few);
@@ -127,6 +128,40 @@ pub const NOT_AN_EVENT: &[Case] = &[
     text("invalid UTF-8", |t| [t.as_bytes(), b"\xff\xfe"].concat(), "$"),
     // Over Lambda's 6 MiB payload limit.
     text("an event over 6 MiB", |t| with_first(t, &format!(r#""padding":"{}""#, "x".repeat(7 * MB))), "$"),
+];
+
+/// The source bucket (`$.source_bucket`), by `kit::validate`'s one rule (S3's rules for a bucket
+/// created today; legacy names refused): the same cases for every step that takes one.
+#[rustfmt::skip]
+pub const SOURCE_BUCKET: &[Case] = &[
+    set("a number for the source bucket", "/source_bucket", || json!(7), "$.source_bucket"),
+    set("an array for the source bucket", "/source_bucket", || json!(["lake-prod"]), "$.source_bucket"),
+    set("a nested object for the source bucket", "/source_bucket", || json!({"a": {"b": {"c": [1, 2, 3]}}}), "$.source_bucket"),
+    set("an uppercase source bucket (legacy)", "/source_bucket", || json!("Lake-Prod"), "$.source_bucket"),
+    set("an underscore in the source bucket (legacy)", "/source_bucket", || json!("lake_prod"), "$.source_bucket"),
+    set("a 255-character source bucket (legacy)", "/source_bucket", || json!("a".repeat(255)), "$.source_bucket"),
+    set("an IP-form source bucket", "/source_bucket", || json!("192.168.5.4"), "$.source_bucket"),
+    set("an xn-- source bucket", "/source_bucket", || json!("xn--lake"), "$.source_bucket"),
+    set("a source bucket starting with -", "/source_bucket", || json!("-lake"), "$.source_bucket"),
+    set("two periods in the source bucket", "/source_bucket", || json!("lake..prod"), "$.source_bucket"),
+    set("a NUL in the source bucket", "/source_bucket", || json!("lake\u{0}prod"), "$.source_bucket"),
+    set("non-ASCII in the source bucket", "/source_bucket", || json!("lake-prød"), "$.source_bucket"),
+    set("an ARN for the source bucket", "/source_bucket", || json!("arn:aws:s3:::lake-prod"), "$.source_bucket"),
+    set("an s3:// URL for the source bucket", "/source_bucket", || json!("s3://lake-prod"), "$.source_bucket"),
+    set("a 1 MB source bucket", "/source_bucket", || json!("a".repeat(MB)), "$.source_bucket"),
+    text("a source bucket given twice", |t| with_first(t, r#""source_bucket":"lake-test""#), "$.source_bucket"),
+];
+
+/// The backup date (`$.backup_date`, `YYYY-MM-DD`, a day of the calendar): the same cases for
+/// every step that takes one.
+#[rustfmt::skip]
+pub const BACKUP_DATE: &[Case] = &[
+    set("a number for the backup date", "/backup_date", || json!(20_210_331), "$.backup_date"),
+    set("February 30th", "/backup_date", || json!("2021-02-30"), "$.backup_date"),
+    set("a date without leading zeros", "/backup_date", || json!("2021-3-1"), "$.backup_date"),
+    set("a day-first date", "/backup_date", || json!("31-03-2021"), "$.backup_date"),
+    set("an empty date", "/backup_date", || json!(""), "$.backup_date"),
+    set("a timestamp for a date", "/backup_date", || json!("2021-03-31T00:00:00Z"), "$.backup_date"),
 ];
 
 /// What a step's corpus runs against.

@@ -170,8 +170,6 @@ const CASES: &[Case] = &[
     // Types.
     set("a number for the topic", "/topic_arn", || json!(7), "$.topic_arn"),
     set("null for the topic", "/topic_arn", || Value::Null, "$.topic_arn"),
-    set("an array for the source bucket", "/source_bucket", || json!(["lake-prod"]), "$.source_bucket"),
-    set("a number for the backup date", "/backup_date", || json!(20_210_331), "$.backup_date"),
     set("a string for the audit", "/audit", || json!("complete"), "$.audit"),
     set("a string for the task total", "/audit/tasks/total", || json!("2"), "$.audit.tasks.total"),
     set("an unknown verdict", "/audit/verdict", || json!("done"), "$.audit.verdict"),
@@ -181,17 +179,6 @@ const CASES: &[Case] = &[
     Case { name: "no topic", event: Event::Without("/topic_arn"), error_type: "InvalidInput", path: "$" },
     Case { name: "no task counts", event: Event::Without("/audit/tasks"), error_type: "InvalidInput", path: "$.audit" },
     Case { name: "a failure without its error", event: Event::Whole(|| failure_event(json!({"state": "SubmitJob", "cause": "x"}))), error_type: "InvalidInput", path: "$.failure.Error" },
-    // Names.
-    set("an uppercase source bucket (legacy)", "/source_bucket", || json!("Lake-Prod"), "$.source_bucket"),
-    set("an underscore in the source bucket (legacy)", "/source_bucket", || json!("lake_prod"), "$.source_bucket"),
-    set("a 255-character source bucket (legacy)", "/source_bucket", || json!("a".repeat(255)), "$.source_bucket"),
-    set("an IP-form source bucket", "/source_bucket", || json!("192.168.5.4"), "$.source_bucket"),
-    set("an xn-- source bucket", "/source_bucket", || json!("xn--lake"), "$.source_bucket"),
-    set("a source bucket starting with -", "/source_bucket", || json!("-lake"), "$.source_bucket"),
-    set("two periods in the source bucket", "/source_bucket", || json!("lake..prod"), "$.source_bucket"),
-    set("a NUL in the source bucket", "/source_bucket", || json!("lake\u{0}prod"), "$.source_bucket"),
-    set("an ARN for the source bucket", "/source_bucket", || json!("arn:aws:s3:::lake-prod"), "$.source_bucket"),
-    set("an s3:// URL for the source bucket", "/source_bucket", || json!("s3://lake-prod"), "$.source_bucket"),
     // ARNs.
     set("a topic ARN without region and account", "/topic_arn", || json!("arn:aws:sns:::backup-reports"), "$.topic_arn"),
     set("a topic in aws-cn with us-east-1", "/topic_arn", || json!("arn:aws-cn:sns:us-east-1:123456789012:lakevault-backups"), "$.topic_arn"),
@@ -203,13 +190,8 @@ const CASES: &[Case] = &[
     set("a queue ARN for the topic", "/topic_arn", || json!("arn:aws:sqs:us-east-1:123456789012:everything"), "$.topic_arn"),
     set("a topic name for the topic", "/topic_arn", || json!("lakevault-backups"), "$.topic_arn"),
     // Dates.
-    set("February 30th", "/backup_date", || json!("2021-02-30"), "$.backup_date"),
-    set("a date without leading zeros", "/backup_date", || json!("2021-3-1"), "$.backup_date"),
-    set("a day-first date", "/backup_date", || json!("31-03-2021"), "$.backup_date"),
-    set("an empty date", "/backup_date", || json!(""), "$.backup_date"),
     set("February 30th in the audit record", "/audit/backup_date", || json!("2021-02-30"), "$.audit.backup_date"),
     // Sizes.
-    set("a 1 MB source bucket", "/source_bucket", || json!("a".repeat(MB)), "$.source_bucket"),
     set("a 1 MB topic", "/topic_arn", || json!(format!("arn:aws:sns:us-east-1:123456789012:{}", "t".repeat(MB))), "$.topic_arn"),
     set("a 1 MB verdict", "/audit/verdict", || json!("v".repeat(MB)), "$.audit.verdict"),
     set("a task total beyond 64 bits", "/audit/tasks/total", || json!(1e30), "$.audit.tasks.total"),
@@ -220,10 +202,8 @@ const CASES: &[Case] = &[
     Case { name: "a failure's error given as error and Error", event: Event::Whole(|| failure_event(json!({"error": "JobRejected", "Error": "Transient"}))), error_type: "InvalidInput", path: "$.failure" },
     // Nesting.
     whole("a string event", || json!("lake-prod")),
-    set("a nested object for the source bucket", "/source_bucket", || json!({"a": {"b": {"c": [1, 2, 3]}}}), "$.source_bucket"),
     set("a nested object for the topic", "/topic_arn", || json!({"arn": TOPIC}), "$.topic_arn"),
     // Encodings.
-    set("non-ASCII in the source bucket", "/source_bucket", || json!("lake-prød"), "$.source_bucket"),
     set("an emoji in the source bucket", "/source_bucket", || json!("lake-🦀"), "$.source_bucket"),
     set("an emoji in the topic name", "/topic_arn", || json!("arn:aws:sns:us-east-1:123456789012:lakevault-🦀"), "$.topic_arn"),
     set("a NUL in the topic", "/topic_arn", || json!("arn:aws:sns:us-east-1:123456789012:lakevault\u{0}backups"), "$.topic_arn"),
@@ -231,7 +211,6 @@ const CASES: &[Case] = &[
     // A well-formed topic of another region than the step's (us-east-1): not there, and said so.
     Case { name: "a topic in another region", event: Event::Set("/topic_arn", || json!("arn:aws:sns:eu-west-1:123456789012:lakevault-backups")), error_type: "TopicNotFound", path: "the ARN names region eu-west-1" },
     // Only visible in the text: through the binary.
-    text("a source bucket given twice", |t| with_first(t, r#""source_bucket":"lake-test""#), "$.source_bucket"),
     text("a verdict given twice", |t| t.replacen(r#""audit":{"#, r#""audit":{"verdict":"failed","#, 1).into_bytes(), "$.audit.verdict"),
     text("not JSON", |_| b"topic_arn=lakevault-backups".to_vec(), "$"),
 ];
@@ -259,11 +238,18 @@ const PENDING: &[Case] = &[
 
 #[tokio::test]
 async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_changed() {
-    let cases = [corpus::NOT_AN_EVENT, CASES].concat();
+    let cases = [
+        corpus::NOT_AN_EVENT,
+        corpus::SOURCE_BUCKET,
+        corpus::BACKUP_DATE,
+        CASES,
+    ]
+    .concat();
     corpus::refused_and_nothing_changed(&world().await, &cases).await;
 }
 
 #[tokio::test]
+#[ignore = "waits for rules of issue 12 not implemented yet (each case in PENDING says which)"]
 async fn bad_inputs_waiting_for_a_rule_are_refused_too() {
     corpus::refused_and_nothing_changed(&world().await, PENDING).await;
 }
