@@ -249,7 +249,6 @@ async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_chan
 }
 
 #[tokio::test]
-#[ignore = "waits for rules of issue 12 not implemented yet (each case in PENDING says which)"]
 async fn bad_inputs_waiting_for_a_rule_are_refused_too() {
     corpus::refused_and_nothing_changed(&world().await, PENDING).await;
 }
