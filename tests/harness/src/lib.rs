@@ -4,8 +4,9 @@
 //! uses too: a free loopback port, the readiness wait, death with the test process), hands out
 //! SDK configs pointing at it and stops it when dropped. No fixed ports, no shared state, no
 //! leftover processes. Also: where the workspace's binaries are and how to run one
-//! ([`run_step_binary`]), unique bucket names, a request counter, and the bad-input corpus
-//! runner every step's tests use ([`corpus`]).
+//! ([`run_step_binary`]), unique bucket names, objects written and read in one call
+//! ([`put_object`], [`get_object`]), a request counter, and the bad-input corpus runner every
+//! step's tests use ([`corpus`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -174,4 +175,30 @@ pub fn unique_bucket(prefix: &str) -> String {
         p.push('b');
     }
     format!("{p}-{}-{n}", std::process::id())
+}
+
+/// Writes `body` to `bucket`/`key`; a refusal is a panic naming the key.
+pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: impl AsRef<[u8]>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.as_ref().to_vec().into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"));
+}
+
+/// The bytes of `bucket`/`key`; a missing object is a panic naming the key.
+pub async fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: the body: {e}"))
+        .to_vec()
 }

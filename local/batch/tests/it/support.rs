@@ -4,7 +4,7 @@ use aws_sdk_s3control::operation::create_job::builders::CreateJobFluentBuilder;
 use aws_sdk_s3control::types::{
     JobDescriptor, JobManifestFormat, JobStatus, S3StorageClass, S3Tag,
 };
-use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
+use harness::{DEFAULT_ACCOUNT, Moto, get_object, unique_bucket};
 use local_batch::testkit::{self, WrittenManifest};
 use local_batch::{BatchConfig, RunningBatch};
 use md5::{Digest, Md5};
@@ -130,22 +130,9 @@ pub(crate) async fn wait_for(
 pub(crate) type Row = (String, String, String, String, String, String, String);
 
 pub(crate) async fn read_report(s3: &aws_sdk_s3::Client, bucket: &str, id: &str) -> Vec<Row> {
-    let get = |key: String| async move {
-        s3.get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{key}: {e:?}"))
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes()
-            .to_vec()
-    };
+    let manifest_key = format!("reports/job-{id}/manifest.json");
     let manifest: serde_json::Value =
-        serde_json::from_slice(&get(format!("reports/job-{id}/manifest.json")).await).unwrap();
+        serde_json::from_slice(&get_object(s3, bucket, &manifest_key).await).unwrap();
     assert_eq!(manifest["Format"], "Report_CSV_20180820");
     let mut rows = Vec::new();
     for r in manifest["Results"].as_array().unwrap() {
@@ -155,7 +142,7 @@ pub(crate) async fn read_report(s3: &aws_sdk_s3::Client, bucket: &str, id: &str)
             "{key}"
         );
         assert!(key.ends_with(".csv"));
-        let body = get(key).await;
+        let body = get_object(s3, bucket, &key).await;
         assert_eq!(r["MD5Checksum"], hex::encode(Md5::digest(&body)));
         // Every field is quoted, as AWS writes them.
         assert!(body.starts_with(b"\""));

@@ -9,9 +9,8 @@
 //! `CORPUS_SHOW=1 cargo test -p <step> corpus -- --nocapture` prints every answer.
 
 use audit_report::AuditReport;
-use aws_sdk_s3::Client;
-use harness::Moto;
 use harness::corpus::{self, Case, Event, MB, set, text, whole, with_first};
+use harness::{Moto, put_object};
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
@@ -44,16 +43,6 @@ impl corpus::World for World {
 
 const JOB: &str = "f8fb9d89-a3aa-461d-bddc-ea6a1b131955";
 
-async fn put(s3: &Client, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket("backup-reports")
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .expect("PutObject");
-}
-
 async fn world() -> World {
     let moto = Moto::start();
     let s3 = moto.s3();
@@ -67,7 +56,7 @@ async fn world() -> World {
     let csv = "lake-prod,table/part-0.parquet,,succeeded,200,,Successful\n\
                lake-prod,table/_delta_log/00000000000000000000.json,,succeeded,200,,Successful\n";
     let result_key = format!("{base}/results/{:040x}.csv", 0);
-    put(&s3, &result_key, csv.as_bytes().to_vec()).await;
+    put_object(&s3, "backup-reports", &result_key, csv).await;
     let manifest = json!({
         "Format": "Report_CSV_20180820",
         "ReportCreationDate": "2021-04-02T06:12:44.123Z",
@@ -79,12 +68,8 @@ async fn world() -> World {
         }],
         "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
     });
-    put(
-        &s3,
-        &format!("{base}/manifest.json"),
-        manifest.to_string().into_bytes(),
-    )
-    .await;
+    let manifest_key = format!("{base}/manifest.json");
+    put_object(&s3, "backup-reports", &manifest_key, manifest.to_string()).await;
     World {
         step: AuditReport::new(moto.s3()),
         base: json!({

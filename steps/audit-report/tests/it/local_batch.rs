@@ -117,18 +117,7 @@ async fn audits_a_report_from_the_local_batch_operations() {
     assert_eq!(rec.failures.oversize.sample_keys, [big]);
     assert_eq!(rec.failures.source_missing.sample_keys, [vacuumed]);
     let m = rec.oversize_manifest.as_ref().unwrap();
-    let body = s3
-        .get_object()
-        .bucket(&m.bucket)
-        .key(&m.key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec();
+    let body = harness::get_object(&s3, &m.bucket, &m.key).await;
     assert_eq!(
         String::from_utf8(body).unwrap(),
         format!("{source},tables/big/part-00001%20huge.parquet\n")

@@ -1,35 +1,13 @@
 //! audit-report against moto: completion reports in AWS's layout, written here row by row.
 
 use audit_report::{AuditError, AuditRecord, AuditReport, FailureClass, Verdict};
-use aws_sdk_s3::primitives::ByteStream;
-use harness::Moto;
+use harness::{Moto, get_object, put_object};
 use kit::Step;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
 const JOB: &str = "f8fb9d89-a3aa-461d-bddc-ea6a1b131955";
 const OVERSIZE_MSG: &str = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120";
-
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body.into()))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let o = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    o.body.collect().await.unwrap().to_vec()
-}
 
 /// Writes a completion report as S3 does: results/<hex>.csv files and a manifest.json listing
 /// them with their MD5s.
@@ -38,7 +16,7 @@ async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files
     let mut results = Vec::new();
     for (i, (status, csv)) in files.iter().enumerate() {
         let key = format!("{base}/results/{i:040x}.csv");
-        put(s3, bucket, &key, csv.as_bytes()).await;
+        put_object(s3, bucket, &key, csv.as_bytes()).await;
         results.push(json!({
             "TaskExecutionStatus": status,
             "Bucket": bucket,
@@ -52,7 +30,7 @@ async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files
         "Results": results,
         "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
     });
-    put(
+    put_object(
         s3,
         bucket,
         &format!("{base}/manifest.json"),
@@ -170,7 +148,7 @@ async fn audits_a_report_to_exactly_its_classes() {
         format!("batch-reports/job-{JOB}/lakevault-oversize.csv")
     );
     assert_eq!(m.objects, 1);
-    let body = get(&s3, &bucket, &m.key).await;
+    let body = get_object(&s3, &bucket, &m.key).await;
     assert_eq!(
         String::from_utf8(body.clone()).unwrap(),
         "lake-prod,tables/big/part-00001%2C%20huge.parquet\n"
@@ -180,7 +158,7 @@ async fn audits_a_report_to_exactly_its_classes() {
 
     // The persisted record is the output.
     let stored: AuditRecord =
-        serde_json::from_slice(&get(&s3, &bucket, &rec.record.key).await).unwrap();
+        serde_json::from_slice(&get_object(&s3, &bucket, &rec.record.key).await).unwrap();
     assert_eq!(stored, rec);
     assert_eq!(
         rec.record.key,
@@ -202,9 +180,9 @@ async fn rerun_writes_the_identical_record() {
     .await;
     let step = AuditReport::new(s3.clone());
     let first = run(&step, input(&bucket, None)).await.unwrap();
-    let bytes1 = get(&s3, &bucket, &first.record.key).await;
+    let bytes1 = get_object(&s3, &bucket, &first.record.key).await;
     let second = run(&step, input(&bucket, None)).await.unwrap();
-    let bytes2 = get(&s3, &bucket, &second.record.key).await;
+    let bytes2 = get_object(&s3, &bucket, &second.record.key).await;
     assert_eq!(first, second);
     assert_eq!(bytes1, bytes2);
 }
@@ -257,7 +235,7 @@ async fn corrupted_result_file_is_report_invalid() {
     .await;
     // Same size, one byte different: only the MD5 can tell.
     let key = format!("batch-reports/job-{JOB}/results/{:040x}.csv", 0);
-    put(&s3, &bucket, &key, SUCCEEDED_CSV.replacen("200", "201", 1)).await;
+    put_object(&s3, &bucket, &key, SUCCEEDED_CSV.replacen("200", "201", 1)).await;
     let step = AuditReport::new(s3.clone());
     let err = run(&step, input(&bucket, None)).await.unwrap_err();
     assert!(matches!(err, AuditError::ReportInvalid { .. }), "{err}");
@@ -272,7 +250,7 @@ async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
     let step = AuditReport::new(s3.clone());
     let manifest_key = format!("batch-reports/job-{JOB}/manifest.json");
 
-    put(
+    put_object(
         &s3,
         &bucket,
         &manifest_key,
@@ -285,7 +263,7 @@ async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
     let manifest = json!({"Format": "Report_CSV_20180820", "Results": [{
         "TaskExecutionStatus": "succeeded", "Bucket": bucket,
         "MD5Checksum": "d41d8cd98f00b204e9800998ecf8427e", "Key": "batch-reports/nope.csv"}]});
-    put(&s3, &bucket, &manifest_key, manifest.to_string()).await;
+    put_object(&s3, &bucket, &manifest_key, manifest.to_string()).await;
     let err = run(&step, input(&bucket, None)).await.unwrap_err();
     assert!(
         matches!(&err, AuditError::ReportInvalid { key, .. } if key == "batch-reports/nope.csv"),
@@ -319,7 +297,7 @@ async fn missing_report_is_an_error_for_a_complete_job_and_a_verdict_for_a_faile
         rec.findings
     );
     let stored: AuditRecord =
-        serde_json::from_slice(&get(&s3, &bucket, &rec.record.key).await).unwrap();
+        serde_json::from_slice(&get_object(&s3, &bucket, &rec.record.key).await).unwrap();
     assert_eq!(stored, rec);
 }
 

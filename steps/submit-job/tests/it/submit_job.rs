@@ -214,36 +214,22 @@ async fn submits_once_and_the_job_copies_the_snapshot() {
     assert!(!step.handle(input.clone()).await.unwrap().created);
 
     // The report covers all tasks.
-    let manifest = env
-        .s3
-        .get_object()
-        .bucket(&input.report.bucket)
-        .key(format!("batch-reports/job-{}/manifest.json", first.job_id))
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let manifest = harness::get_object(
+        &env.s3,
+        &input.report.bucket,
+        &format!("batch-reports/job-{}/manifest.json", first.job_id),
+    )
+    .await;
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let results = manifest["Results"].as_array().unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["TaskExecutionStatus"], "succeeded");
-    let csv = env
-        .s3
-        .get_object()
-        .bucket(&input.report.bucket)
-        .key(results[0]["Key"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let csv = harness::get_object(
+        &env.s3,
+        &input.report.bucket,
+        results[0]["Key"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(
         results[0]["MD5Checksum"],
         hex::encode(md5::Md5::digest(&csv))
