@@ -137,9 +137,9 @@ async fn an_inventory_job_copies_every_listed_object_and_reports_the_oversize_an
 async fn replaced_metadata_storage_class_and_key_prefix_reach_the_copies() {
     let env = setup(|_| {}).await;
     let s3 = &env.s3;
-    let (src, dst, m) = one_object(s3).await;
+    let one = one_object(s3).await;
     let op = S3CopyObjectOperation::builder()
-        .target_resource(format!("arn:aws:s3:::{dst}"))
+        .target_resource(format!("arn:aws:s3:::{}", one.dst))
         .target_key_prefix("copied")
         .storage_class(S3StorageClass::GlacierIr)
         .metadata_directive(S3MetadataDirective::Replace)
@@ -151,15 +151,8 @@ async fn replaced_metadata_storage_class_and_key_prefix_reach_the_copies() {
         )
         .build();
     let id = submit(
-        copy_job(
-            &env.control,
-            "t",
-            &m,
-            JobManifestFormat::S3BatchOperationsCsv20180820,
-            &dst,
-            &src,
-        )
-        .operation(JobOperation::builder().s3_put_object_copy(op).build()),
+        one.job(&env.control, "t")
+            .operation(JobOperation::builder().s3_put_object_copy(op).build()),
     )
     .await;
     assert_eq!(
@@ -168,7 +161,7 @@ async fn replaced_metadata_storage_class_and_key_prefix_reach_the_copies() {
     );
     let h = s3
         .head_object()
-        .bucket(&dst)
+        .bucket(&one.dst)
         .key("copied/k")
         .send()
         .await

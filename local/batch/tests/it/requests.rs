@@ -9,17 +9,8 @@ use crate::support::{bucket, copy_job, csv_manifest, one_object, setup};
 async fn the_same_client_request_token_returns_the_same_job_and_refuses_another_request() {
     let env = setup(|_| {}).await;
     let s3 = &env.s3;
-    let (src, dst, m) = one_object(s3).await;
-    let job = |token: &str| {
-        copy_job(
-            &env.control,
-            token,
-            &m,
-            JobManifestFormat::S3BatchOperationsCsv20180820,
-            &dst,
-            &src,
-        )
-    };
+    let one = one_object(s3).await;
+    let job = |token: &str| one.job(&env.control, token);
     let a = job("same").send().await.unwrap().job_id.unwrap();
     let b = job("same").send().await.unwrap().job_id.unwrap();
     assert_eq!(a, b);

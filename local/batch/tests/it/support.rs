@@ -51,14 +51,42 @@ pub(crate) async fn csv_manifest(
         .unwrap()
 }
 
-/// One object to copy: `(source, target, manifest)`, a source bucket holding `k`, an empty
-/// target bucket, and a manifest (in the source) listing `k`.
-pub(crate) async fn one_object(s3: &aws_sdk_s3::Client) -> (String, String, WrittenManifest) {
+/// One object to copy: a source bucket holding `k`, an empty target bucket, and a manifest (in
+/// the source) listing `k`.
+pub(crate) struct OneObject {
+    pub(crate) src: String,
+    pub(crate) dst: String,
+    pub(crate) manifest: WrittenManifest,
+}
+
+pub(crate) async fn one_object(s3: &aws_sdk_s3::Client) -> OneObject {
     let src = bucket(s3, "src").await;
     let dst = bucket(s3, "dst").await;
     put(s3, &src, "k", b"x").await;
-    let manifest = csv_manifest(s3, &src, &["k".to_owned()]).await;
-    (src, dst, manifest)
+    OneObject {
+        manifest: csv_manifest(s3, &src, &["k".to_owned()]).await,
+        src,
+        dst,
+    }
+}
+
+impl OneObject {
+    /// Its [`copy_job`] with `token`, unsent: the source into the target, the report into the
+    /// source.
+    pub(crate) fn job(
+        &self,
+        control: &aws_sdk_s3control::Client,
+        token: &str,
+    ) -> CreateJobFluentBuilder {
+        copy_job(
+            control,
+            token,
+            &self.manifest,
+            JobManifestFormat::S3BatchOperationsCsv20180820,
+            &self.dst,
+            &self.src,
+        )
+    }
 }
 
 pub(crate) async fn put(s3: &aws_sdk_s3::Client, b: &str, k: &str, body: &[u8]) {

@@ -8,18 +8,19 @@
 //! its base event (a good one: the control at the end runs it) and its cases.
 //! `CORPUS_SHOW=1 cargo test -p <step> corpus -- --nocapture` prints every answer.
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use harness::Moto;
 use harness::corpus::{self, Case, Event, MB, set, text, whole, with_first};
 use notify::Notify;
 use serde_json::{Value, json};
+
+use crate::support::{Queue, drain, queue};
 
 /// Moto with the SNS topic and an SQS queue subscribed to it, and the event that publishes an
 /// audit record there.
 struct World {
     moto: Moto,
     sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    queue: Queue,
     step: Notify,
     base: Value,
 }
@@ -61,29 +62,9 @@ impl corpus::World for World {
         for t in topics.topics() {
             state.push(format!("topic {}", t.topic_arn().unwrap_or_default()));
         }
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("ReceiveMessage");
-            if got.messages().is_empty() {
-                return state;
-            }
-            for m in got.messages() {
-                state.push(format!("message {}", m.body().unwrap_or_default()));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .set_receipt_handle(m.receipt_handle().map(str::to_owned))
-                    .send()
-                    .await
-                    .expect("DeleteMessage");
-            }
-        }
+        let messages = drain(&self.sqs, &self.queue).await;
+        state.extend(messages.iter().map(|m| format!("message {m}")));
+        state
     }
 }
 
@@ -102,29 +83,11 @@ async fn world() -> World {
         .await
         .expect("CreateTopic");
     assert_eq!(topic.topic_arn(), Some(TOPIC));
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("everything")
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .expect("a queue URL");
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes");
-    let queue_arn = attrs
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .expect("the queue's ARN");
+    let queue = queue(&sqs, "everything").await;
     sns.subscribe()
         .topic_arn(TOPIC)
         .protocol("sqs")
-        .endpoint(queue_arn)
+        .endpoint(&queue.arn)
         .send()
         .await
         .expect("Subscribe");
@@ -137,7 +100,7 @@ async fn world() -> World {
             "audit": audit_record(),
         }),
         sqs,
-        queue_url,
+        queue,
         moto,
     }
 }

@@ -5,59 +5,7 @@ use kit::Step;
 use notify::{Notify, NotifyError};
 use serde_json::{Value, json};
 
-struct Queue {
-    url: String,
-    arn: String,
-}
-
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Queue {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let arn =
-        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    Queue { url, arn }
-}
-
-/// Every SNS envelope waiting in a queue (moto delivers synchronously on Publish).
-async fn drain(sqs: &aws_sdk_sqs::Client, q: &Queue) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let r = sqs
-            .receive_message()
-            .queue_url(&q.url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let msgs = r.messages();
-        if msgs.is_empty() {
-            return out;
-        }
-        for m in msgs {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(&q.url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
+use crate::support::{drain, queue};
 
 fn audit_record(verdict: &str) -> Value {
     let empty = json!({"count": 0, "sample_keys": [], "error_codes": {}});

@@ -91,6 +91,17 @@ async fn snapshot_input(env: &Env) -> Input {
     }
 }
 
+/// How many jobs the account has (one page: a test makes few).
+async fn job_count(control: &aws_sdk_s3control::Client) -> usize {
+    let jobs = control
+        .list_jobs()
+        .account_id(DEFAULT_ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    jobs.jobs().len()
+}
+
 /// Waits until the job has ended; its status.
 async fn wait_terminal(control: &aws_sdk_s3control::Client, id: &str) -> JobStatus {
     testkit::wait_for_job(control, DEFAULT_ACCOUNT, id, None)
@@ -146,14 +157,7 @@ async fn a_rerun_with_other_settings_is_a_job_conflict_and_changes_nothing() {
         assert!(err.to_string().contains("cancel"), "{err}");
     }
     // Nothing was created by the refused re-runs, and the same input still converges.
-    let jobs = env
-        .control
-        .list_jobs()
-        .account_id(DEFAULT_ACCOUNT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(jobs.jobs().len(), 1);
+    assert_eq!(job_count(&env.control).await, 1);
     let again = step.handle(input).await.unwrap();
     assert_eq!((again.job_id, again.created), (first.job_id, false));
 }
@@ -168,14 +172,7 @@ async fn submits_once_and_the_job_copies_the_snapshot() {
     let again = step.handle(input.clone()).await.unwrap();
     assert_eq!(again.job_id, first.job_id);
     assert!(!again.created);
-    let jobs = env
-        .control
-        .list_jobs()
-        .account_id(DEFAULT_ACCOUNT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(jobs.jobs().len(), 1);
+    assert_eq!(job_count(&env.control).await, 1);
 
     assert_eq!(
         wait_terminal(&env.control, &first.job_id).await,
