@@ -42,20 +42,36 @@ fn command(binary: &Path, env: &[(String, String)]) -> Command {
 }
 
 /// Runs `binary` with `env` (added to this process's environment) and `stdin`, and returns its
-/// exit status and outputs. The input is written while the output is read, and a broken pipe is
-/// not an error: a step may answer before it has read all of an oversized event. Async (tokio's
-/// process API), so that a service the binary calls can keep running on the test's runtime.
+/// exit status and outputs (see [`run_step_command`]).
 pub async fn run_step_binary_with(
     binary: impl AsRef<Path>,
     env: &[(String, String)],
     stdin: impl AsRef<[u8]>,
 ) -> StepRun {
-    let binary = binary.as_ref();
-    let mut cmd = tokio::process::Command::from(command(binary, env));
-    cmd.stderr(Stdio::piped()).kill_on_drop(true);
+    run_step_command(
+        tokio::process::Command::from(command(binary.as_ref(), env)),
+        stdin,
+    )
+    .await
+}
+
+/// Runs `cmd` (a step binary with its arguments and environment) as the local runner does:
+/// `stdin` written while its output is read — a broken pipe is not an error, a step may answer
+/// before it has read all of an oversized event — and stdout and stderr captured. The child is
+/// killed if the returned future is dropped (a test's time limit). Async (tokio's process API),
+/// so that a service the binary calls can keep running on the test's runtime.
+pub async fn run_step_command(
+    mut cmd: tokio::process::Command,
+    stdin: impl AsRef<[u8]>,
+) -> StepRun {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let program = cmd.as_std().get_program().to_owned();
     let mut child = cmd
         .spawn()
-        .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+        .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
     let mut input = child.stdin.take().expect("stdin is piped");
     let write = async move {
         match input.write_all(stdin.as_ref()).await {

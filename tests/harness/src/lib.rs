@@ -20,7 +20,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use moto_launcher::{MotoCommand, MotoServer};
 
-pub use binary::{StepRun, run_step_binary, run_step_binary_with, spawn_step_binary};
+pub use binary::{
+    StepRun, run_step_binary, run_step_binary_with, run_step_command, spawn_step_binary,
+};
 pub use moto_launcher::{DEFAULT_ACCOUNT, MotoAccount, REGION, die_with_parent};
 
 mod binary;

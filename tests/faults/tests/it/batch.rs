@@ -1,10 +1,9 @@
 //! moto with the local S3 Batch Operations in front of it, and snapshots ready to submit: what
 //! submit-job and await-job run against.
 
-use std::time::Duration;
-
 use aws_sdk_s3control::types::JobStatus;
 use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
+use local_batch::testkit;
 use local_batch::{BatchConfig, RunningBatch};
 use serde_json::{Value, json};
 
@@ -87,16 +86,9 @@ impl Batch {
             .iter()
             .map(|k| ((*k).to_owned(), k.len() as i64))
             .collect();
-        let m = local_batch::testkit::write_inventory(
-            &self.s3,
-            &inventory,
-            "inventory",
-            &source,
-            &listed,
-            2,
-        )
-        .await
-        .unwrap();
+        let m = testkit::write_inventory(&self.s3, &inventory, "inventory", &source, &listed, 2)
+            .await
+            .unwrap();
         let event = json!({
             "account_id": DEFAULT_ACCOUNT,
             "source_bucket": source,
@@ -139,15 +131,8 @@ impl Batch {
     /// What a job is, without what is the job's own (id, times, progress): two jobs of two
     /// snapshots compare equal once their names are mapped.
     pub(crate) async fn job_definition(&self, id: &str) -> Value {
-        let job = self
-            .control
-            .describe_job()
-            .account_id(DEFAULT_ACCOUNT)
-            .job_id(id)
-            .send()
+        let job = testkit::describe_job(&self.control, DEFAULT_ACCOUNT, id)
             .await
-            .unwrap()
-            .job
             .unwrap();
         json!({
             "description": job.description(),
@@ -160,28 +145,12 @@ impl Batch {
         })
     }
 
-    /// Waits (≤ 20 s) until the job has ended; its status.
+    /// Waits until the job has ended; its status.
     pub(crate) async fn finished(&self, id: &str) -> JobStatus {
-        for _ in 0..2000 {
-            let job = self
-                .control
-                .describe_job()
-                .account_id(DEFAULT_ACCOUNT)
-                .job_id(id)
-                .send()
-                .await
-                .unwrap()
-                .job
-                .unwrap();
-            let s = job.status.unwrap();
-            if matches!(
-                s,
-                JobStatus::Complete | JobStatus::Failed | JobStatus::Cancelled
-            ) {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("job {id} did not finish");
+        testkit::wait_for_job(&self.control, DEFAULT_ACCOUNT, id, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .status
+            .unwrap()
     }
 }

@@ -2,11 +2,9 @@
 //! stdout), with short timeouts, and checking its answer to a fault.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
 /// The timeouts every faulted run is given (`LAKEVAULT_*_TIMEOUT_SECONDS`).
 pub(crate) const CONNECT: Duration = Duration::from_secs(1);
@@ -156,35 +154,17 @@ impl Run {
 /// Runs `step` on `event` with `env` and waits for its answer (at most [`PATIENCE`]).
 pub(crate) async fn run(step: &'static str, env: &Env, event: &Value) -> Run {
     let mut cmd = tokio::process::Command::new(binary(step));
-    cmd.env_clear()
-        .envs(env.0.iter().cloned())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.env_clear().envs(env.0.iter().cloned());
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("{step} does not start: {e}"));
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    match stdin.write_all(event.to_string().as_bytes()).await {
-        // A step that cannot start exits without reading its event.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.expect("the event is written"),
-    }
-    drop(stdin);
-    match tokio::time::timeout(PATIENCE, child.wait_with_output()).await {
-        Ok(out) => {
-            let out = out.expect("the step's output is read");
-            Run {
-                step,
-                code: out.status.code(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                elapsed: start.elapsed(),
-            }
-        }
-        // Dropping the future kills the child (kill_on_drop).
+    match tokio::time::timeout(PATIENCE, harness::run_step_command(cmd, event.to_string())).await {
+        Ok(out) => Run {
+            step,
+            code: out.code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            elapsed: start.elapsed(),
+        },
+        // Dropping the run kills the child.
         Err(_) => Run {
             step,
             code: None,
