@@ -1,12 +1,12 @@
 //! await-job (S3 Control: one DescribeJob), against the local S3 Batch Operations.
 
 use aws_sdk_s3control::types::JobStatus;
-use faults::{Fault, FaultEndpoint, Proxy, Request, Rule};
+use faults::Request;
 use harness::DEFAULT_ACCOUNT;
 use serde_json::json;
 
 use crate::batch::Batch;
-use crate::matrix::{Case, run_cases};
+use crate::matrix::{five_faults, run_cases};
 use crate::support::{Service, report, run};
 
 const STEP: &str = "await-job";
@@ -28,38 +28,12 @@ async fn await_job_answers_transient_in_bounded_time_and_a_rerun_reports_the_sam
     assert_eq!(clean["finished"], true, "{clean}");
 
     let up = &w.batch.url;
-    let cases = vec![
-        Case::new(
-            "black hole",
-            FaultEndpoint::black_hole().await.unwrap(),
-            &event,
-        ),
-        Case::new(
-            "503 SlowDown",
-            FaultEndpoint::slow_down().await.unwrap(),
-            &event,
-        ),
-        Case::new(
-            "cut body (DescribeJob)",
-            Proxy::start(up, Rule::matching(Fault::CutBody, is_describe_job))
-                .await
-                .unwrap(),
-            &event,
-        ),
-        Case::new(
-            "stalled body (DescribeJob)",
-            Proxy::start(up, Rule::matching(Fault::StallBody, is_describe_job))
-                .await
-                .unwrap(),
-            &event,
-        ),
-        // Its only request finds the server gone.
-        Case::new(
-            "killed at once",
-            Proxy::killed_after(up, 0).await.unwrap(),
-            &event,
-        ),
-    ];
+    // Its only request finds the server gone.
+    let killed = ("killed at once", 0);
+    let cases = five_faults(up, ("DescribeJob", is_describe_job), killed, |_| {
+        event.clone()
+    })
+    .await;
     let ran = run_cases(STEP, Service::S3Control, &env, cases).await;
     report(ran.iter().map(|r| &r.cell));
 

@@ -2,13 +2,13 @@
 //! read through `kit::body::read_capped`).
 
 use aws_sdk_s3::primitives::ByteStream;
-use faults::{Fault, FaultEndpoint, Proxy, Request, Rule};
+use faults::{Fault, Proxy, Request, Rule};
 use harness::{Moto, unique_bucket};
 use local_inventory::Delivery;
 use serde_json::{Value, json};
 use time::macros::datetime;
 
-use crate::matrix::{Case, run_cases};
+use crate::matrix::{Case, five_faults, run_cases};
 use crate::support::{Env, Service, report, run};
 
 const STEP: &str = "locate-manifest";
@@ -61,38 +61,12 @@ async fn locate_manifest_answers_transient_in_bounded_time_and_a_rerun_finds_the
     let clean = run(STEP, &env, &event).await.output();
 
     let up = &moto.endpoint;
-    let cases = vec![
-        Case::new(
-            "black hole",
-            FaultEndpoint::black_hole().await.unwrap(),
-            &event,
-        ),
-        Case::new(
-            "503 SlowDown",
-            FaultEndpoint::slow_down().await.unwrap(),
-            &event,
-        ),
-        Case::new(
-            "cut body (manifest)",
-            Proxy::start(up, Rule::matching(Fault::CutBody, is_manifest_read))
-                .await
-                .unwrap(),
-            &event,
-        ),
-        Case::new(
-            "stalled body (manifest)",
-            Proxy::start(up, Rule::matching(Fault::StallBody, is_manifest_read))
-                .await
-                .unwrap(),
-            &event,
-        ),
-        // The listing gets through; the two reads find the server gone.
-        Case::new(
-            "killed after 1 request",
-            Proxy::killed_after(up, 1).await.unwrap(),
-            &event,
-        ),
-    ];
+    // The listing gets through; the two reads find the server gone.
+    let killed = ("killed after 1 request", 1);
+    let cases = five_faults(up, ("manifest", is_manifest_read), killed, |_| {
+        event.clone()
+    })
+    .await;
     let ran = run_cases(STEP, Service::S3, &env, cases).await;
     report(ran.iter().map(|r| &r.cell));
 

@@ -1,6 +1,6 @@
 //! A row of the matrix: one step against several faults at once, each on its own endpoint.
 
-use faults::{Exchange, FaultEndpoint, Outcome, Proxy};
+use faults::{Exchange, Fault, FaultEndpoint, Outcome, Proxy, Request, Rule};
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -57,6 +57,49 @@ impl Case {
             event: event.clone(),
         }
     }
+}
+
+/// The faults every step meets, each on its own endpoint, `event(i)` the i-th case's event: no
+/// answer at all; 503 SlowDown; through a proxy in front of `up`, the answer to the first request
+/// `target` matches (`what`, in the labels) cut mid-body, then stalled; and that proxy killed
+/// after it has served `served` requests (`killed`, the label).
+pub(crate) async fn five_faults(
+    up: &str,
+    (what, target): (&str, fn(&Request) -> bool),
+    (killed, served): (&str, usize),
+    event: impl Fn(usize) -> Value,
+) -> Vec<Case> {
+    vec![
+        Case::new(
+            "black hole",
+            FaultEndpoint::black_hole().await.unwrap(),
+            &event(0),
+        ),
+        Case::new(
+            "503 SlowDown",
+            FaultEndpoint::slow_down().await.unwrap(),
+            &event(1),
+        ),
+        Case::new(
+            &format!("cut body ({what})"),
+            Proxy::start(up, Rule::matching(Fault::CutBody, target))
+                .await
+                .unwrap(),
+            &event(2),
+        ),
+        Case::new(
+            &format!("stalled body ({what})"),
+            Proxy::start(up, Rule::matching(Fault::StallBody, target))
+                .await
+                .unwrap(),
+            &event(3),
+        ),
+        Case::new(
+            killed,
+            Proxy::killed_after(up, served).await.unwrap(),
+            &event(4),
+        ),
+    ]
 }
 
 /// What one case left behind: its cell, and every request its endpoint saw.

@@ -1,11 +1,11 @@
 //! notify (SNS: one Publish), against moto's SNS with an SQS queue subscribed to each topic.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use faults::{Fault, FaultEndpoint, Proxy, Request, Rule};
+use faults::Request;
 use harness::Moto;
 use serde_json::{Value, json};
 
-use crate::matrix::{Case, run_cases};
+use crate::matrix::{five_faults, run_cases};
 use crate::support::{Env, Service, report, run};
 
 const STEP: &str = "notify";
@@ -110,38 +110,9 @@ async fn notify_answers_transient_in_bounded_time_and_a_rerun_publishes_once_mor
     for n in names {
         inboxes.push(inbox(&moto, n).await);
     }
-    let cases = vec![
-        Case::new(
-            "black hole",
-            FaultEndpoint::black_hole().await.unwrap(),
-            &inboxes[0].event(),
-        ),
-        Case::new(
-            "503 SlowDown",
-            FaultEndpoint::slow_down().await.unwrap(),
-            &inboxes[1].event(),
-        ),
-        // SNS takes each Publish; every answer (the SDK's retries' too) is lost.
-        Case::new(
-            "cut body (Publish)",
-            Proxy::start(up, Rule::matching(Fault::CutBody, is_publish))
-                .await
-                .unwrap(),
-            &inboxes[2].event(),
-        ),
-        Case::new(
-            "stalled body (Publish)",
-            Proxy::start(up, Rule::matching(Fault::StallBody, is_publish))
-                .await
-                .unwrap(),
-            &inboxes[3].event(),
-        ),
-        Case::new(
-            "killed at once",
-            Proxy::killed_after(up, 0).await.unwrap(),
-            &inboxes[4].event(),
-        ),
-    ];
+    // Cut and stalled: SNS takes each Publish; every answer (the SDK's retries' too) is lost.
+    let event = |i: usize| inboxes[i].event();
+    let cases = five_faults(up, ("Publish", is_publish), ("killed at once", 0), event).await;
     let ran = run_cases(STEP, Service::Sns, &env, cases).await;
     report(ran.iter().map(|r| &r.cell));
 

@@ -1,10 +1,10 @@
 //! submit-job (S3 Control: ListJobs, then CreateJob with a deterministic ClientRequestToken),
 //! against the local S3 Batch Operations.
 
-use faults::{Fault, FaultEndpoint, Proxy, Request, Rule};
+use faults::Request;
 
 use crate::batch::Batch;
-use crate::matrix::{Case, run_cases};
+use crate::matrix::{five_faults, run_cases};
 use crate::support::{Service, renamed, report, run};
 
 const STEP: &str = "submit-job";
@@ -25,62 +25,27 @@ async fn submit_job_answers_transient_in_bounded_time_and_a_rerun_leaves_one_job
         .await;
 
     let up = &w.batch.url;
-    // (snapshot, case, whether the faulted run got as far as creating the job)
-    let mut cases = Vec::new();
-    let s = w.snapshot("hole").await;
-    let c = Case::new(
-        "black hole",
-        FaultEndpoint::black_hole().await.unwrap(),
-        &s.event,
-    );
-    cases.push((s, c, false));
-    let s = w.snapshot("slow").await;
-    let c = Case::new(
-        "503 SlowDown",
-        FaultEndpoint::slow_down().await.unwrap(),
-        &s.event,
-    );
-    cases.push((s, c, false));
-    // The job is created, every answer to CreateJob (the SDK's retries too) is lost.
-    let s = w.snapshot("cut").await;
-    let c = Case::new(
-        "cut body (CreateJob)",
-        Proxy::start(up, Rule::matching(Fault::CutBody, is_create_job))
-            .await
-            .unwrap(),
-        &s.event,
-    );
-    cases.push((s, c, true));
-    let s = w.snapshot("stall").await;
-    let c = Case::new(
-        "stalled body (CreateJob)",
-        Proxy::start(up, Rule::matching(Fault::StallBody, is_create_job))
-            .await
-            .unwrap(),
-        &s.event,
-    );
-    cases.push((s, c, true));
-    // ListJobs gets through, CreateJob never arrives.
-    let s = w.snapshot("killed").await;
-    let c = Case::new(
-        "killed after ListJobs",
-        Proxy::killed_after(up, 1).await.unwrap(),
-        &s.event,
-    );
-    cases.push((s, c, false));
-
-    let (snapshots, cases): (Vec<_>, Vec<_>) =
-        cases.into_iter().map(|(s, c, made)| ((s, made), c)).unzip();
+    let mut snapshots = Vec::new();
+    for tag in ["hole", "slow", "cut", "stall", "killed"] {
+        snapshots.push(w.snapshot(tag).await);
+    }
+    // Cut and stalled: the job is created, every answer to CreateJob (the SDK's retries too) is
+    // lost. Killed: ListJobs gets through, CreateJob never arrives.
+    let event = |i: usize| snapshots[i].event.clone();
+    let killed = ("killed after ListJobs", 1);
+    let cases = five_faults(up, ("CreateJob", is_create_job), killed, event).await;
+    // Whether the faulted run got as far as creating the job.
+    let made = [false, false, true, true, false];
     let ran = run_cases(STEP, Service::S3Control, &env, cases).await;
     report(ran.iter().map(|r| &r.cell));
 
     // Recovered: one job per snapshot, the one the faulted run made if it made one, defined as
     // the clean run's is.
-    for (s, made) in &snapshots {
+    for (s, made) in snapshots.iter().zip(made) {
         let before = w.jobs_of(&s.snapshot).await;
         assert_eq!(
             before.len(),
-            usize::from(*made),
+            usize::from(made),
             "{}: {before:?}",
             s.snapshot
         );
