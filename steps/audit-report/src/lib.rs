@@ -398,8 +398,10 @@ impl AuditReport {
         };
         // A result file may be gigabytes: no total deadline, but a minimum rate (a trickling
         // peer passes the SDK's stalled-stream protection).
-        let guarded =
-            kit::body::RateGuarded::new(obj.body.into_async_read(), kit::clients::body_min_rate(self.s3.config().timeout_config()));
+        let guarded = kit::body::RateGuarded::new(
+            obj.body.into_async_read(),
+            kit::clients::body_min_rate(self.s3.config().timeout_config()),
+        );
         let reader = SyncIoBridge::new(guarded);
         let expected = file.md5_checksum.clone();
         let (tally, oversize, result) = tokio::task::spawn_blocking(move || {
