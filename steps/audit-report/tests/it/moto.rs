@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 const JOB: &str = "f8fb9d89-a3aa-461d-bddc-ea6a1b131955";
 const OVERSIZE_MSG: &str = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120";
 
-/// Writes a completion report as S3 does: results/<hex>.csv files and a manifest.json listing
-/// them with their MD5s.
-async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files: &[(&str, &str)]) {
-    let base = format!("{prefix}/job-{JOB}");
+/// Writes a completion report as S3 does, under `batch-reports/` (the prefix [`input`] names):
+/// results/<hex>.csv files and a manifest.json listing them with their MD5s.
+async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, files: &[(&str, &str)]) {
+    let base = format!("batch-reports/job-{JOB}");
     let mut results = Vec::new();
     for (i, (status, csv)) in files.iter().enumerate() {
         let key = format!("{base}/results/{i:040x}.csv");
@@ -39,11 +39,13 @@ async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files
     .await;
 }
 
-async fn setup(moto: &Moto) -> (aws_sdk_s3::Client, String) {
+/// An empty report bucket on `moto`, and the step reading it.
+async fn setup(moto: &Moto) -> (aws_sdk_s3::Client, String, AuditReport) {
     let s3 = moto.s3();
     let bucket = harness::unique_bucket("reports");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    (s3, bucket)
+    let step = AuditReport::new(s3.clone());
+    (s3, bucket, step)
 }
 
 fn input(bucket: &str, job: Option<Value>) -> Value {
@@ -93,16 +95,14 @@ fn failed_csv() -> String {
 #[tokio::test]
 async fn audits_a_report_to_exactly_its_classes() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
+    let (s3, bucket, step) = setup(&moto).await;
     let failed = failed_csv();
     write_report(
         &s3,
         &bucket,
-        "batch-reports",
         &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
     )
     .await;
-    let step = AuditReport::new(s3.clone());
     let rec = run(&step, input(&bucket, Some(job("Complete", 9, 6, 3))))
         .await
         .unwrap();
@@ -169,16 +169,14 @@ async fn audits_a_report_to_exactly_its_classes() {
 #[tokio::test]
 async fn rerun_writes_the_identical_record() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
+    let (s3, bucket, step) = setup(&moto).await;
     let failed = failed_csv();
     write_report(
         &s3,
         &bucket,
-        "batch-reports",
         &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
     )
     .await;
-    let step = AuditReport::new(s3.clone());
     let first = run(&step, input(&bucket, None)).await.unwrap();
     let bytes1 = get_object(&s3, &bucket, &first.record.key).await;
     let second = run(&step, input(&bucket, None)).await.unwrap();
@@ -190,15 +188,8 @@ async fn rerun_writes_the_identical_record() {
 #[tokio::test]
 async fn all_succeeded_and_counts_agree_is_complete_a_mismatch_is_a_finding() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
-        &[("succeeded", SUCCEEDED_CSV)],
-    )
-    .await;
-    let step = AuditReport::new(s3.clone());
+    let (s3, bucket, step) = setup(&moto).await;
+    write_report(&s3, &bucket, &[("succeeded", SUCCEEDED_CSV)]).await;
 
     let rec = run(&step, input(&bucket, Some(job("Complete", 6, 6, 0))))
         .await
@@ -225,18 +216,11 @@ async fn all_succeeded_and_counts_agree_is_complete_a_mismatch_is_a_finding() {
 #[tokio::test]
 async fn corrupted_result_file_is_report_invalid() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
-        &[("succeeded", SUCCEEDED_CSV)],
-    )
-    .await;
+    let (s3, bucket, step) = setup(&moto).await;
+    write_report(&s3, &bucket, &[("succeeded", SUCCEEDED_CSV)]).await;
     // Same size, one byte different: only the MD5 can tell.
     let key = format!("batch-reports/job-{JOB}/results/{:040x}.csv", 0);
     put_object(&s3, &bucket, &key, SUCCEEDED_CSV.replacen("200", "201", 1)).await;
-    let step = AuditReport::new(s3.clone());
     let err = run(&step, input(&bucket, None)).await.unwrap_err();
     assert!(matches!(err, AuditError::ReportInvalid { .. }), "{err}");
     assert!(err.to_string().contains("MD5"), "{err}");
@@ -246,8 +230,7 @@ async fn corrupted_result_file_is_report_invalid() {
 #[tokio::test]
 async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    let step = AuditReport::new(s3.clone());
+    let (s3, bucket, step) = setup(&moto).await;
     let manifest_key = format!("batch-reports/job-{JOB}/manifest.json");
 
     put_object(
@@ -274,8 +257,7 @@ async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
 #[tokio::test]
 async fn missing_report_is_an_error_for_a_complete_job_and_a_verdict_for_a_failed_one() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    let step = AuditReport::new(s3.clone());
+    let (s3, bucket, step) = setup(&moto).await;
 
     let err = run(&step, input(&bucket, Some(job("Complete", 3, 3, 0))))
         .await
@@ -304,10 +286,9 @@ async fn missing_report_is_an_error_for_a_complete_job_and_a_verdict_for_a_faile
 #[tokio::test]
 async fn failed_job_with_a_report_is_failed_and_still_classified() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
+    let (s3, bucket, step) = setup(&moto).await;
     let csv = "lake-prod,k1,,failed,AccessDenied,403,Access Denied\nlake-prod,k2,,failed,500,InternalError,We encountered an internal error\n";
-    write_report(&s3, &bucket, "batch-reports", &[("failed", csv)]).await;
-    let step = AuditReport::new(s3.clone());
+    write_report(&s3, &bucket, &[("failed", csv)]).await;
     let rec = run(&step, input(&bucket, Some(job("Failed", 2, 0, 2))))
         .await
         .unwrap();
@@ -321,7 +302,7 @@ async fn failed_job_with_a_report_is_failed_and_still_classified() {
 #[tokio::test]
 async fn the_binary_reports_error_types_on_stdout() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
+    let (s3, bucket, _) = setup(&moto).await;
     let env = moto.env();
     let run_bin = |event: Value| {
         harness::run_step_binary(env!("CARGO_BIN_EXE_audit-report"), &env, event.to_string())
@@ -342,13 +323,7 @@ async fn the_binary_reports_error_types_on_stdout() {
             .contains("$.report.bucket")
     );
 
-    write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
-        &[("succeeded", SUCCEEDED_CSV)],
-    )
-    .await;
+    write_report(&s3, &bucket, &[("succeeded", SUCCEEDED_CSV)]).await;
     let (code, out) = run_bin(input(&bucket, None)).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["verdict"], "complete");
