@@ -13,7 +13,7 @@ use harness::corpus::{self, Case, Event, MB, set, text, whole, with_first};
 use notify::Notify;
 use serde_json::{Value, json};
 
-use crate::support::{Queue, drain, queue};
+use crate::support::{Queue, drain, queue, subscribe, topic};
 
 /// Moto with the SNS topic and an SQS queue subscribed to it, and the event that publishes an
 /// audit record there.
@@ -76,21 +76,9 @@ async fn world() -> World {
     let conf = moto.sdk_config();
     let sns = kit::clients::sns(&conf);
     let sqs = aws_sdk_sqs::Client::new(&conf);
-    let topic = sns
-        .create_topic()
-        .name("lakevault-backups")
-        .send()
-        .await
-        .expect("CreateTopic");
-    assert_eq!(topic.topic_arn(), Some(TOPIC));
+    assert_eq!(topic(&sns, "lakevault-backups").await, TOPIC);
     let queue = queue(&sqs, "everything").await;
-    sns.subscribe()
-        .topic_arn(TOPIC)
-        .protocol("sqs")
-        .endpoint(&queue.arn)
-        .send()
-        .await
-        .expect("Subscribe");
+    subscribe(&sns, TOPIC, &queue).await;
     World {
         step: Notify::new(sns),
         base: json!({

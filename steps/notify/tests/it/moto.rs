@@ -5,7 +5,7 @@ use kit::Step;
 use notify::{Notify, NotifyError};
 use serde_json::{Value, json};
 
-use crate::support::{drain, queue};
+use crate::support::{drain, queue, subscribe, topic};
 
 fn audit_record(verdict: &str) -> Value {
     let empty = json!({"count": 0, "sample_keys": [], "error_codes": {}});
@@ -36,29 +36,14 @@ async fn publishes_subject_body_and_attributes_and_a_filter_selects_failures() {
     let conf = moto.sdk_config();
     let sns = kit::clients::sns(&conf);
     let sqs = aws_sdk_sqs::Client::new(&conf);
-    let topic = sns
-        .create_topic()
-        .name("lakevault-backups")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_owned();
+    let topic = topic(&sns, "lakevault-backups").await;
     let all = queue(&sqs, "everything").await;
     let pager = queue(&sqs, "failures-only").await;
     for (q, filter) in [(&all, None), (&pager, Some(r#"{"outcome": ["failed"]}"#))] {
-        let sub = sns
-            .subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(&q.arn)
-            .send()
-            .await
-            .unwrap();
+        let sub = subscribe(&sns, &topic, q).await;
         if let Some(f) = filter {
             sns.set_subscription_attributes()
-                .subscription_arn(sub.subscription_arn().unwrap())
+                .subscription_arn(sub)
                 .attribute_name("FilterPolicy")
                 .attribute_value(f)
                 .send()

@@ -1,4 +1,4 @@
-//! Shared by the modules: SQS queues to subscribe to the topic, and what reached them.
+//! Shared by the modules: the topic, SQS queues subscribed to it, and what reached them.
 
 use serde_json::Value;
 
@@ -57,4 +57,23 @@ pub(crate) async fn drain(sqs: &aws_sdk_sqs::Client, q: &Queue) -> Vec<Value> {
                 .unwrap();
         }
     }
+}
+
+/// Creates the topic `name`; its ARN.
+pub(crate) async fn topic(sns: &aws_sdk_sns::Client, name: &str) -> String {
+    let out = sns.create_topic().name(name).send().await.unwrap();
+    out.topic_arn().unwrap().to_owned()
+}
+
+/// Subscribes `queue` to `topic`; the subscription's ARN.
+pub(crate) async fn subscribe(sns: &aws_sdk_sns::Client, topic: &str, queue: &Queue) -> String {
+    let out = sns
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(&queue.arn)
+        .send()
+        .await
+        .unwrap();
+    out.subscription_arn().unwrap().to_owned()
 }
