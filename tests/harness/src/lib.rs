@@ -5,8 +5,9 @@
 //! SDK configs pointing at it and stops it when dropped. No fixed ports, no shared state, no
 //! leftover processes. Also: where the workspace's binaries are and how to run one
 //! ([`run_step_binary`]), unique bucket names, objects written and read in one call
-//! ([`put_object`], [`get_object`]), a request counter, and the bad-input corpus runner every
-//! step's tests use ([`corpus`]).
+//! ([`put_object`], [`get_object`]), SNS topics with SQS queues to read notifications from
+//! ([`inbox`]), a request counter, and the bad-input corpus runner every step's tests use
+//! ([`corpus`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use moto_launcher::{DEFAULT_ACCOUNT, MotoAccount, REGION, die_with_parent};
 
 mod binary;
 pub mod corpus;
+pub mod inbox;
 
 /// The workspace root (where `.venv` lives).
 pub fn workspace_root() -> PathBuf {

@@ -10,10 +10,9 @@
 
 use harness::Moto;
 use harness::corpus::{self, Case, Event, MB, set, text, whole, with_first};
+use harness::inbox::{Queue, drain, queue, subscribe, topic};
 use notify::Notify;
 use serde_json::{Value, json};
-
-use crate::support::{Queue, drain, queue, subscribe, topic};
 
 /// Moto with the SNS topic and an SQS queue subscribed to it, and the event that publishes an
 /// audit record there.

@@ -1,11 +1,10 @@
 //! notify against moto: SNS topic → SQS subscriptions, one of them filtered on `outcome`.
 
 use harness::Moto;
+use harness::inbox::{drain, queue, subscribe, topic};
 use kit::Step;
 use notify::{Notify, NotifyError};
 use serde_json::{Value, json};
-
-use crate::support::{drain, queue, subscribe, topic};
 
 fn audit_record(verdict: &str) -> Value {
     let empty = json!({"count": 0, "sample_keys": [], "error_codes": {}});

@@ -3,6 +3,7 @@
 use aws_sdk_sqs::types::QueueAttributeName;
 use faults::Request;
 use harness::Moto;
+use harness::inbox::{queue, subscribe, topic};
 use serde_json::{Value, json};
 
 use crate::matrix::{five_faults, run_cases};
@@ -24,42 +25,12 @@ async fn inbox(moto: &Moto, name: &str) -> Inbox {
     let conf = moto.sdk_config();
     let sns = aws_sdk_sns::Client::new(&conf);
     let sqs = aws_sdk_sqs::Client::new(&conf);
-    let topic_arn = sns
-        .create_topic()
-        .name(format!("lakevault-{name}"))
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_owned();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("inbox-{name}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let topic_arn = topic(&sns, &format!("lakevault-{name}")).await;
+    let queue = queue(&sqs, &format!("inbox-{name}")).await;
+    subscribe(&sns, &topic_arn, &queue).await;
     Inbox {
         topic_arn,
-        queue_url,
+        queue_url: queue.url,
     }
 }
 
