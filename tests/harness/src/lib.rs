@@ -181,6 +181,18 @@ pub fn unique_bucket(prefix: &str) -> String {
     format!("{p}-{}-{n}", std::process::id())
 }
 
+/// The names of the buckets `s3`'s account owns.
+pub async fn bucket_names(s3: &aws_sdk_s3::Client) -> Vec<String> {
+    s3.list_buckets()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListBuckets: {e:?}"))
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect()
+}
+
 /// Writes `body` to `bucket`/`key`; a refusal is a panic naming the key.
 pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: impl AsRef<[u8]>) {
     s3.put_object()

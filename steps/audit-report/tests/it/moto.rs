@@ -92,17 +92,23 @@ fn failed_csv() -> String {
     )
 }
 
+/// The report of a job of 9 tasks: 6 succeeded ([`SUCCEEDED_CSV`]), 3 failed ([`failed_csv`]: an
+/// oversize copy, two vacuumed keys).
+async fn write_mixed_report(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let failed = failed_csv();
+    write_report(
+        s3,
+        bucket,
+        &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn audits_a_report_to_exactly_its_classes() {
     let moto = Moto::start();
     let (s3, bucket, step) = setup(&moto).await;
-    let failed = failed_csv();
-    write_report(
-        &s3,
-        &bucket,
-        &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
-    )
-    .await;
+    write_mixed_report(&s3, &bucket).await;
     let rec = run(&step, input(&bucket, Some(job("Complete", 9, 6, 3))))
         .await
         .unwrap();
@@ -170,13 +176,7 @@ async fn audits_a_report_to_exactly_its_classes() {
 async fn rerun_writes_the_identical_record() {
     let moto = Moto::start();
     let (s3, bucket, step) = setup(&moto).await;
-    let failed = failed_csv();
-    write_report(
-        &s3,
-        &bucket,
-        &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
-    )
-    .await;
+    write_mixed_report(&s3, &bucket).await;
     let first = run(&step, input(&bucket, None)).await.unwrap();
     let bytes1 = get_object(&s3, &bucket, &first.record.key).await;
     let second = run(&step, input(&bucket, None)).await.unwrap();

@@ -3,12 +3,12 @@
 
 use aws_sdk_s3::types::ObjectLockRetentionMode;
 use create_bucket::{Conflict, CreateBucket, CreateBucketError, Setting};
-use harness::Moto;
+use harness::{Moto, bucket_names};
 use serde_json::{Value, json};
 
 use crate::support::{
-    KEY, READS_ONLY, ROLE, bucket_names, create_with_object_lock, event, policy_of,
-    put_default_retention, run, stored, tag_as_this_backup, tags,
+    KEY, READS_ONLY, ROLE, create_with_object_lock, event, policy_of, put_default_retention, run,
+    stored, tag_as_this_backup, tags,
 };
 
 /// Another key in the bucket's region.

@@ -8,11 +8,11 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use create_bucket::{CreateBucket, Setting};
-use harness::Moto;
+use harness::{Moto, bucket_names};
 use serde_json::json;
 
 use crate::support::{
-    KEY, READS_ONLY, ROLE, assert_locked_down, bucket_names, create_with_object_lock, event,
+    KEY, READS_ONLY, ROLE, assert_locked_down, create_with_object_lock, event,
     put_default_retention, run, stored, tag_as_this_backup,
 };
 

@@ -34,18 +34,6 @@ pub(crate) async fn run(
     step.handle(serde_json::from_value(ev).unwrap()).await
 }
 
-/// The buckets of the default account.
-pub(crate) async fn bucket_names(s3: &Client) -> Vec<String> {
-    s3.list_buckets()
-        .send()
-        .await
-        .unwrap()
-        .buckets()
-        .iter()
-        .filter_map(|b| b.name().map(str::to_owned))
-        .collect()
-}
-
 /// The bucket's tags, sorted; none if it has none.
 pub(crate) async fn tags(s3: &Client, bucket: &str) -> Vec<(String, String)> {
     match s3.get_bucket_tagging().bucket(bucket).send().await {

@@ -166,15 +166,7 @@ async fn create_bucket_answers_transient_in_bounded_time_and_a_rerun_finishes_on
             s.prefix
         );
     }
-    let mut buckets: Vec<String> = s3
-        .list_buckets()
-        .send()
-        .await
-        .unwrap()
-        .buckets()
-        .iter()
-        .filter_map(|b| b.name().map(str::to_owned))
-        .collect();
+    let mut buckets = harness::bucket_names(&s3).await;
     buckets.sort();
     let mut want: Vec<String> = clean
         .keys()

@@ -1,9 +1,8 @@
 //! locate-manifest (S3: ListObjectsV2, then GetObject of manifest.checksum and manifest.json,
 //! read through `kit::body::read_capped`).
 
-use aws_sdk_s3::primitives::ByteStream;
 use faults::{Fault, Proxy, Request, Rule};
-use harness::{Moto, unique_bucket};
+use harness::{Moto, put_object, unique_bucket};
 use local_inventory::Delivery;
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -30,13 +29,7 @@ async fn world() -> (Moto, Value) {
         "table/_delta_log/00000000000000000000.json",
         "table/part-0.parquet",
     ] {
-        s3.put_object()
-            .bucket(&src)
-            .key(k)
-            .body(ByteStream::from(k.as_bytes().to_vec()))
-            .send()
-            .await
-            .unwrap();
+        put_object(&s3, &src, k, k).await;
     }
     let d = Delivery::new(
         &src,
