@@ -165,9 +165,9 @@ const CASES: &[Case] = &[
     text("not JSON", |_| b"topic_arn=lakevault-backups".to_vec(), "$"),
 ];
 
-/// Cases that wait for a rule not implemented yet (issue 12); each says what it waits for.
+/// Hostile shapes, sizes and partitions (issue 12 items 4 to 7); each comment names the rule it holds to.
 #[rustfmt::skip]
-const PENDING: &[Case] = &[
+const HOSTILE: &[Case] = &[
     // Item 6: JSON words in messages (now "expected string or map": serde's word for an object).
     set("a number for the verdict", "/audit/verdict", || json!(1), "$.audit.verdict"),
     // Item 6: the path in a message is cut like a value (now the whole 1 MB key in the path).
@@ -181,7 +181,7 @@ const PENDING: &[Case] = &[
     // Item 6: the same for a duplicate key (now the whole 1 MB key in the path).
     text("a 1 MB key given twice", |t| { let k = "k".repeat(MB); with_first(t, &format!(r#""{k}":1,"{k}":2"#)) }, "$.k*"),
     // Last: a case the step accepts publishes a message.
-    // Item 4: only a JSON object is an event, and that holds inside it too (read positionally now).
+    // Item 4: only a JSON object is an event, and that holds inside it too.
     Case { name: "an array for the failure", event: Event::Whole(|| failure_event(json!(["SubmitJob", "JobRejected", "refused"]))), error_type: "InvalidInput", path: "$.failure" },
     set("an array for the task counts", "/audit/tasks", || json!([2, 2, 0, 0]), "$.audit.tasks"),
 ];
@@ -199,6 +199,6 @@ async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_chan
 }
 
 #[tokio::test]
-async fn bad_inputs_waiting_for_a_rule_are_refused_too() {
-    corpus::refused_and_nothing_changed(&world().await, PENDING).await;
+async fn hostile_shapes_sizes_and_partitions_are_refused_too() {
+    corpus::refused_and_nothing_changed(&world().await, HOSTILE).await;
 }

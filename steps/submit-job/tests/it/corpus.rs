@@ -204,10 +204,10 @@ const CASES: &[Case] = &[
     text("not JSON", |_| b"source_bucket=lake-prod&backup_date=2021-03-31".to_vec(), "$"),
 ];
 
-/// Cases that wait for a rule not implemented yet (issue 12); each says what it waits for.
+/// Hostile shapes, sizes and partitions (issue 12 items 4 to 7); each comment names the rule it holds to.
 #[rustfmt::skip]
-const PENDING: &[Case] = &[
-    // Item 6: quote at most a short prefix of the value (these echo it whole now).
+const HOSTILE: &[Case] = &[
+    // Item 6: quote at most a short prefix of the value.
     set("a 1 MB storage class", "/storage_class", || json!("S".repeat(MB)), "$.storage_class"),
     set("a 1 MB object_lock_mode", "/object_lock_mode", || json!("G".repeat(MB)), "$.object_lock_mode"),
     set("a 1 MB retain_until", "/retain_until", || json!("2".repeat(MB)), "$.retain_until"),
@@ -220,7 +220,7 @@ const PENDING: &[Case] = &[
     // Item 6: the same for a duplicate key (now the whole 1 MB key in the path).
     text("a 1 MB key given twice", |t| { let k = "k".repeat(MB); with_first(t, &format!(r#""{k}":1,"{k}":2"#)) }, "$.k*"),
     // Last: a case the step accepts creates a job, which the cases after it would meet.
-    // Item 4: only a JSON object is an event, and that holds inside it too (read positionally now).
+    // Item 4: only a JSON object is an event, and that holds inside it too.
     set("an array for the report", "/report", || json!(["backup-reports", "batch-reports"]), "$.report"),
     // Items 5 and 7: a role of another partition than the job's region (us-east-1).
     set("a role in aws-cn for a job in us-east-1", "/role_arn", || json!("arn:aws-cn:iam::123456789012:role/lakevault-batch"), "$.role_arn"),
@@ -239,7 +239,6 @@ async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_chan
 }
 
 #[tokio::test]
-#[ignore = "waits for rules of issue 12 not implemented yet (each case in PENDING says which)"]
-async fn bad_inputs_waiting_for_a_rule_are_refused_too() {
-    corpus::refused_and_nothing_changed(&world().await, PENDING).await;
+async fn hostile_shapes_sizes_and_partitions_are_refused_too() {
+    corpus::refused_and_nothing_changed(&world().await, HOSTILE).await;
 }
