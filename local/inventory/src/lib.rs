@@ -821,7 +821,8 @@ async fn get(s3: &Client, bucket: &str, key: &str, limit: u64) -> Result<Vec<u8>
         .await
         .map_err(|e| aws("GetObject", e))?;
     let length = o.content_length();
-    kit::body::read_capped(o.body, length, limit)
+    let deadline = kit::clients::body_deadline(s3.config().timeout_config());
+    kit::body::read_capped(o.body, length, limit, deadline)
         .await
         .map_err(|e| match e {
             kit::body::CappedReadError::TooLarge { limit } => Error::TooLarge {

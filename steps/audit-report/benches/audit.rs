@@ -55,9 +55,9 @@ enum BenchError {
         /// The file's size in rows.
         rows: u64,
         /// The Rust core's counts.
-        rust: Value,
+        rust: Box<Value>,
         /// The peer's counts.
-        peer: Value,
+        peer: Box<Value>,
     },
     /// An engine read another number of rows than the generator wrote.
     #[error("{engine} read {counted} rows of the {rows} generated")]
@@ -67,7 +67,7 @@ enum BenchError {
         /// Rows written.
         rows: u64,
         /// Rows it read.
-        counted: Value,
+        counted: Box<Value>,
     },
     /// The peers' rule names a code that the Rust `classify` puts in another class.
     #[error(
@@ -223,7 +223,7 @@ fn run() -> Result<(), BenchError> {
                     return Err(BenchError::RowCount {
                         engine: engine.label.into(),
                         rows,
-                        counted: counts["rows"].clone(),
+                        counted: Box::new(counts["rows"].clone()),
                     });
                 }
                 // Round 1 starts with the Rust core, so every other run is checked against it.
@@ -233,8 +233,8 @@ fn run() -> Result<(), BenchError> {
                         return Err(BenchError::Disagree {
                             engine: engine.label.into(),
                             rows,
-                            rust: want.clone(),
-                            peer: counts,
+                            rust: Box::new(want.clone()),
+                            peer: Box::new(counts),
                         });
                     }
                     Some(_) => {}

@@ -209,7 +209,8 @@ fn validate(input: &AuditInput) -> Result<(), InvalidInput> {
             return Err(InvalidInput::new(
                 "$.job.job_id",
                 format!(
-                    "the job summary is for job {id}, not {}; pass await-job's output for the audited job",
+                    "the job summary is for job {}, not {}; pass await-job's output for the audited job",
+                    validate::quote(id),
                     input.job_id
                 ),
             ));
@@ -218,13 +219,40 @@ fn validate(input: &AuditInput) -> Result<(), InvalidInput> {
             return Err(InvalidInput::new(
                 "$.job.status",
                 format!(
-                    "the job is {}, not finished; audit it once await-job reports it finished",
-                    job.status
+                    "the job's status is {}, not a finished one (Complete, Failed, Cancelled); \
+                     audit it once await-job reports it finished",
+                    validate::quote(&job.status)
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// A report bucket given as an ARN must be of the partition the step reads in.
+fn check_partition(bucket: &str, region: Option<&str>) -> Result<(), InvalidInput> {
+    let Some(partition) = bucket
+        .strip_prefix("arn:")
+        .and_then(|r| r.split(':').next())
+        .and_then(validate::Partition::parse)
+    else {
+        return Ok(());
+    };
+    let Some(region) = region.filter(|r| validate::is_region(r)) else {
+        return Ok(());
+    };
+    let here = validate::Partition::of_region(region);
+    if partition == here {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(
+            "$.report.bucket",
+            format!(
+                "the bucket ARN is in partition {partition}, the step reads in {region} ({here}); \
+                 give the bucket's name or an ARN of {here}"
+            ),
+        ))
+    }
 }
 
 /// The verdict and findings from the tally, the job summary and what the report held.
@@ -311,7 +339,10 @@ impl AuditReport {
         match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(o) => {
                 let length = o.content_length();
-                match kit::body::read_capped(o.body, length, MAX_REPORT_MANIFEST_BYTES).await {
+                let deadline = kit::clients::body_deadline(self.s3.config().timeout_config());
+                match kit::body::read_capped(o.body, length, MAX_REPORT_MANIFEST_BYTES, deadline)
+                    .await
+                {
                     Ok(bytes) => Ok(Some(bytes)),
                     Err(kit::body::CappedReadError::TooLarge { limit }) => {
                         Err(AuditError::ReportInvalid {
@@ -365,7 +396,13 @@ impl AuditReport {
                 });
             }
         };
-        let reader = SyncIoBridge::new(obj.body.into_async_read());
+        // A result file may be gigabytes: no total deadline, but a minimum rate (a trickling
+        // peer passes the SDK's stalled-stream protection).
+        let guarded = kit::body::RateGuarded::new(
+            obj.body.into_async_read(),
+            kit::clients::body_min_rate(self.s3.config().timeout_config()),
+        );
+        let reader = SyncIoBridge::new(guarded);
         let expected = file.md5_checksum.clone();
         let (tally, oversize, result) = tokio::task::spawn_blocking(move || {
             let r = tally.read_result_file(reader, &expected, &mut oversize);
@@ -436,6 +473,10 @@ impl Step for AuditReport {
 
     async fn handle(&self, input: AuditInput) -> Result<AuditRecord, AuditError> {
         validate(&input)?;
+        check_partition(
+            &input.report.bucket,
+            self.s3.config().region().map(|r| r.as_ref()),
+        )?;
         // validate() has checked that the name parses.
         let report_bucket = core::bucket_name(&input.report.bucket)
             .unwrap_or(&input.report.bucket)

@@ -104,6 +104,23 @@ impl Timeouts {
     }
 }
 
+/// How long a small body read whole may take: the client's operation timeout (the same bound a
+/// request has), or the default one.
+pub fn body_deadline(t: Option<&TimeoutConfig>) -> Duration {
+    t.and_then(TimeoutConfig::operation_timeout)
+        .unwrap_or(Timeouts::default().operation)
+}
+
+/// The minimum rate a streamed body must keep: 64 KiB per attempt timeout (20 s by default).
+pub fn body_min_rate(t: Option<&TimeoutConfig>) -> crate::body::MinRate {
+    crate::body::MinRate {
+        bytes: crate::body::MinRate::default().bytes,
+        window: t
+            .and_then(TimeoutConfig::operation_attempt_timeout)
+            .unwrap_or(Timeouts::default().attempt),
+    }
+}
+
 /// Loads the shared SDK configuration from the environment (region, credentials, endpoints)
 /// with lakevault's [`Timeouts`].
 pub async fn load_sdk_config() -> Result<SdkConfig, ConfigError> {

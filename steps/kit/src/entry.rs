@@ -95,6 +95,8 @@ pub fn canonical(v: Value) -> Value {
 /// Only a JSON object is an event (see [`crate::event`]).
 pub async fn invoke<S: Step>(step: &S, event: Value) -> Result<Value, Diagnostic> {
     crate::event::check_object(&event).map_err(|e| diagnostic_of(&e))?;
+    crate::event::refuse_positional_objects(&event, &input_schema::<S>())
+        .map_err(|e| diagnostic_of(&e))?;
     let input: S::Input = serde_path_to_error::deserialize(event)
         .map_err(|e| diagnostic_of(&S::explain_input_error(InvalidInput::from_serde(e))))?;
     match step.handle(input).await {

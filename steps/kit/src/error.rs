@@ -93,14 +93,31 @@ impl InvalidInput {
     }
 }
 
-/// `$`-rooted JSON path from serde_path_to_error's (`inventory.bucket`, `[0]`, `.`).
+/// `$`-rooted JSON path from serde_path_to_error's (`inventory.bucket`, `[0]`, `.`), cut to
+/// [`PATH_LIMIT`] characters. serde_path_to_error writes `?` for a place it cannot name.
 pub fn json_path(p: &str) -> String {
-    if p == "." || p.is_empty() {
+    let path = if p == "." || p.is_empty() || p == "?" {
         "$".to_owned()
     } else if p.starts_with('[') {
         format!("${p}")
     } else {
         format!("$.{p}")
+    };
+    json_path_cut(&path)
+}
+
+/// The longest JSON path an error names: a deep document or a megabyte key must not make a
+/// megabyte message.
+pub const PATH_LIMIT: usize = 128;
+
+/// `path` cut to [`PATH_LIMIT`] characters (`…` marks the cut).
+pub fn json_path_cut(path: &str) -> String {
+    if path.chars().count() <= PATH_LIMIT {
+        path.to_owned()
+    } else {
+        let mut s: String = path.chars().take(PATH_LIMIT).collect();
+        s.push('…');
+        s
     }
 }
 
@@ -153,7 +170,10 @@ pub fn readable_serde_message(msg: &str) -> String {
         }
         prev = word;
     }
-    let out = out.replace("a borrowed string", "a string");
+    let out = out.replace("a borrowed string", "a string").replace(
+        "expected string or map",
+        "expected one of the allowed names (a string)",
+    );
     if out.chars().count() > SERDE_MESSAGE_LIMIT {
         let mut s: String = out.chars().take(SERDE_MESSAGE_LIMIT).collect();
         s.push('…');
@@ -170,6 +190,7 @@ fn integer_range(rust_type: &str) -> &'static str {
         "u32" => " from 0 to 4294967295",
         "i32" => " from -2147483648 to 2147483647",
         "u64" | "usize" => " from 0 to 18446744073709551615",
+        "i64" => " from -9223372036854775808 to 9223372036854775807",
         _ => "",
     }
 }
@@ -420,7 +441,7 @@ mod tests {
         );
         assert_eq!(
             readable_serde_message("invalid type: string \"x\", expected i64"),
-            "invalid type: string \"x\", expected an integer"
+            "invalid type: string \"x\", expected an integer from -9223372036854775808 to 9223372036854775807"
         );
         assert_eq!(
             readable_serde_message("invalid type: map, expected a borrowed string"),

@@ -26,8 +26,28 @@ pub fn parse_event(text: &str) -> Result<Value, InvalidInput> {
             ),
         ));
     }
+    // What the document is, from its first character: a deeply nested array is refused as an
+    // array here, before the parser's recursion limit would name a path hundreds of `[0]` long.
+    let kind = match text.trim_start().bytes().next() {
+        Some(b'{') => None,
+        Some(b'[') => Some("an array"),
+        Some(b'"') => Some("a string"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        Some(_) => Some("text that is not JSON"),
+        None => Some("nothing"),
+    };
+    if let Some(kind) = kind {
+        return Err(InvalidInput::new(
+            "$",
+            format!("an event is a JSON object with named fields; got {kind}"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let Strict(value) = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // The path where it went wrong, cut short (json_path): a syntax error inside a field
+        // names that field.
         let path = json_path(&e.path().to_string());
         InvalidInput::new(path, readable_serde_message(&e.into_inner().to_string()))
     })?;
@@ -58,6 +78,102 @@ pub fn check_object(event: &Value) -> Result<(), InvalidInput> {
         "$",
         format!("an event is a JSON object with named fields; got {kind}"),
     ))
+}
+
+/// Refuses an array wherever the step's input schema expects an object (a struct), at any depth.
+///
+/// serde's derived structs also accept a sequence and read it positionally, so
+/// `"retention": ["COMPLIANCE", 3650]` would become a ten-year lock nobody spelled out. The
+/// input's own JSON Schema (generated from the same types) says where objects go; this walks the
+/// event along it and names the first array found in such a place.
+pub fn refuse_positional_objects(event: &Value, schema: &Value) -> Result<(), InvalidInput> {
+    walk(event, schema, schema, "$".to_owned())
+}
+
+fn resolve<'a>(schema: &'a Value, root: &'a Value) -> &'a Value {
+    let mut s = schema;
+    // $refs point into $defs; a bounded loop guards against a cyclic definition.
+    for _ in 0..16 {
+        let Some(r) = s.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        match r
+            .strip_prefix("#/$defs/")
+            .and_then(|name| root.get("$defs")?.get(name))
+        {
+            Some(next) => s = next,
+            None => break,
+        }
+    }
+    s
+}
+
+/// Whether `schema` admits a value of JSON type `ty` (`"object"`, `"array"`).
+fn admits(schema: &Value, root: &Value, ty: &str) -> bool {
+    let s = resolve(schema, root);
+    let alternatives = ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|k| s.get(*k).and_then(Value::as_array))
+        .flatten()
+        .collect::<Vec<_>>();
+    match s.get("type") {
+        Some(Value::String(t)) => t == ty,
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == ty),
+        _ if !alternatives.is_empty() => alternatives.iter().any(|a| admits(a, root, ty)),
+        // No type said: anything goes.
+        _ => true,
+    }
+}
+
+/// The alternative of `schema` (itself, or one of its anyOf/oneOf) that admits `ty`.
+fn branch_for<'a>(schema: &'a Value, root: &'a Value, ty: &str) -> &'a Value {
+    let s = resolve(schema, root);
+    if s.get("type").is_some() {
+        return s;
+    }
+    for k in ["anyOf", "oneOf"] {
+        if let Some(alts) = s.get(k).and_then(Value::as_array)
+            && let Some(a) = alts.iter().find(|a| admits(a, root, ty))
+        {
+            return resolve(a, root);
+        }
+    }
+    s
+}
+
+fn walk(value: &Value, schema: &Value, root: &Value, path: String) -> Result<(), InvalidInput> {
+    match value {
+        Value::Array(items) => {
+            if admits(schema, root, "object") && !admits(schema, root, "array") {
+                return Err(InvalidInput::new(
+                    crate::error::json_path_cut(&path),
+                    "expected a JSON object with named fields, got an array (fields are never \
+                     read by position)",
+                ));
+            }
+            let s = branch_for(schema, root, "array");
+            if let Some(item) = s.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, item, root, format!("{path}[{i}]"))?;
+                }
+            }
+            Ok(())
+        }
+        Value::Object(fields) => {
+            let s = branch_for(schema, root, "object");
+            let properties = s.get("properties");
+            let additional = s.get("additionalProperties").filter(|a| a.is_object());
+            for (k, v) in fields {
+                if let Some(p) = properties.and_then(|ps| ps.get(k)) {
+                    walk(v, p, root, format!("{path}.{k}"))?;
+                } else if let Some(a) = additional {
+                    walk(v, a, root, format!("{path}.{k}"))?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A JSON value read with duplicate keys refused.
@@ -165,6 +281,58 @@ mod tests {
             assert_eq!(e.path, "$", "{text}");
             assert!(e.message.contains(want), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn arrays_are_refused_where_the_schema_wants_an_object() {
+        let schema = serde_json::json!({
+            "$defs": {"Retention": {"type": "object", "properties": {"mode": {"type": "string"}}}},
+            "type": "object",
+            "properties": {
+                "retention": {"anyOf": [{"$ref": "#/$defs/Retention"}, {"type": "null"}]},
+                "roles": {"type": "array", "items": {"type": "string"}},
+                "items": {"type": "array", "items": {"$ref": "#/$defs/Retention"}},
+                "codes": {"type": "object", "additionalProperties": {"type": "integer"}},
+            }
+        });
+        let ok = serde_json::json!({"retention": {"mode": "GOVERNANCE"}, "roles": ["a"],
+            "items": [{"mode": "x"}], "codes": {"a": 1}, "other": [1]});
+        assert!(refuse_positional_objects(&ok, &schema).is_ok());
+        for (event, path) in [
+            (
+                serde_json::json!({"retention": ["COMPLIANCE", 3650]}),
+                "$.retention",
+            ),
+            (
+                serde_json::json!({"items": [{"mode": "x"}, ["y"]]}),
+                "$.items[1]",
+            ),
+            (serde_json::json!({"codes": ["a"]}), "$.codes"),
+        ] {
+            let e = refuse_positional_objects(&event, &schema).unwrap_err();
+            assert_eq!(e.path, path, "{event}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_and_deep_nesting_give_short_paths() {
+        let e = parse_event("{'a': 1}").unwrap_err();
+        assert_eq!(e.path, "$");
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let e = parse_event(&deep).unwrap_err();
+        assert_eq!(e.path, "$");
+        assert!(e.message.contains("got an array"), "{e}");
+        let mut nested = String::new();
+        for _ in 0..200 {
+            nested.push_str(&format!("{{\"{}\":", "k".repeat(60)));
+        }
+        nested.push('1');
+        nested.push_str(&"}".repeat(200));
+        let e = parse_event(&nested).unwrap_err();
+        assert!(e.to_string().len() <= 512, "{}", e.to_string().len());
+        let twice = format!("{{\"{k}\": 1, \"{k}\": 2}}", k = "x".repeat(1 << 20));
+        let e = parse_event(&twice).unwrap_err();
+        assert!(e.to_string().len() <= 512, "{}", e.to_string().len());
     }
 
     #[test]

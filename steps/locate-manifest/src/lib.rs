@@ -386,21 +386,23 @@ impl Search<'_> {
         };
         let etag = out.e_tag().map(str::to_owned);
         let length = out.content_length();
-        let bytes = match kit::body::read_capped(out.body, length, MAX_MANIFEST_BYTES).await {
-            Ok(b) => b,
-            Err(kit::body::CappedReadError::TooLarge { limit }) => {
-                return Err(LocateError::ManifestInvalid {
-                    url: format!("s3://{}/{key}", self.bucket),
-                    problem: ManifestProblem::TooLarge { limit },
-                });
-            }
-            Err(kit::body::CappedReadError::Stream(e)) => {
-                return Err(LocateError::Transient(Transient {
-                    operation: "GetObject".to_owned(),
-                    detail: format!("reading s3://{}/{key}: {e}", self.bucket),
-                }));
-            }
-        };
+        let deadline = kit::clients::body_deadline(self.s3.config().timeout_config());
+        let bytes =
+            match kit::body::read_capped(out.body, length, MAX_MANIFEST_BYTES, deadline).await {
+                Ok(b) => b,
+                Err(kit::body::CappedReadError::TooLarge { limit }) => {
+                    return Err(LocateError::ManifestInvalid {
+                        url: format!("s3://{}/{key}", self.bucket),
+                        problem: ManifestProblem::TooLarge { limit },
+                    });
+                }
+                Err(kit::body::CappedReadError::Stream(e)) => {
+                    return Err(LocateError::Transient(Transient {
+                        operation: "GetObject".to_owned(),
+                        detail: format!("reading s3://{}/{key}: {e}", self.bucket),
+                    }));
+                }
+            };
         Ok(Some((bytes, etag)))
     }
 

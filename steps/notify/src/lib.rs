@@ -446,7 +446,13 @@ impl Notify {
     /// Builds the step from the environment (region, credentials, endpoints).
     pub async fn from_env() -> Result<Self, kit::clients::ConfigError> {
         let conf = kit::clients::load_sdk_config().await?;
-        Ok(Self::new(kit::clients::sns(&conf)))
+        // One attempt per invocation: a Publish whose answer is lost has usually been delivered,
+        // so every SDK retry would be one more message. Retries are the state machine's (with
+        // backoff), which bounds the duplicates to its attempts.
+        let sns = aws_sdk_sns::config::Builder::from(&conf)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        Ok(Self::new(aws_sdk_sns::Client::from_conf(sns)))
     }
 
     /// Builds the step around an SNS client (tests pass one pointing at moto).

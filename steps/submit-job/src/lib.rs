@@ -184,6 +184,26 @@ pub struct Plan {
     pub lock: Option<(String, DateTime)>,
 }
 
+/// The job runs in the client's region: a role of another partition cannot be assumed there.
+fn check_partition(input: &Input, region: Option<&str>) -> Result<(), InvalidInput> {
+    let Some(region) = region.filter(|r| validate::is_region(r)) else {
+        return Ok(());
+    };
+    let here = validate::Partition::of_region(region);
+    let role = validate::check_arn("$.role_arn", &input.role_arn, ArnKind::Role)?;
+    if role.partition != here {
+        return Err(InvalidInput::new(
+            "$.role_arn",
+            format!(
+                "the role is in partition {}, the job in {region} ({here}); give a role of the \
+                 backup account in {here}",
+                role.partition
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// An S3 ETag: 32 hex digits, or for a multipart upload 32 hex digits, `-` and the part count.
 fn is_etag(etag: &str) -> bool {
     let (hash, parts) = match etag.split_once('-') {
@@ -235,7 +255,10 @@ pub fn plan_at(input: &Input, now: DateTime) -> Result<Plan, InvalidInput> {
     if !STORAGE_CLASSES.contains(&storage_class.as_str()) {
         return Err(InvalidInput::new(
             "$.storage_class",
-            format!("{storage_class:?} is not one of {STORAGE_CLASSES:?}"),
+            format!(
+                "{} is not one of {STORAGE_CLASSES:?}",
+                validate::quote(&storage_class)
+            ),
         ));
     }
     let lock = match &input.retain_until {
@@ -256,7 +279,10 @@ pub fn plan_at(input: &Input, now: DateTime) -> Result<Plan, InvalidInput> {
             .map_err(|_| {
                 InvalidInput::new(
                     "$.retain_until",
-                    format!("{t:?} is not an RFC 3339 timestamp such as 2021-04-30T00:00:00Z"),
+                    format!(
+                        "{} is not an RFC 3339 timestamp such as 2021-04-30T00:00:00Z",
+                        validate::quote(t)
+                    ),
                 )
             })?;
             // A date in the past would make copies unprotected from the start (or be refused by
@@ -277,7 +303,10 @@ pub fn plan_at(input: &Input, now: DateTime) -> Result<Plan, InvalidInput> {
             if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
                 return Err(InvalidInput::new(
                     "$.object_lock_mode",
-                    format!("{mode:?} must be GOVERNANCE or COMPLIANCE"),
+                    format!(
+                        "{} must be GOVERNANCE or COMPLIANCE",
+                        validate::quote(&mode)
+                    ),
                 ));
             }
             Some((mode, when))
@@ -402,6 +431,7 @@ impl Step for SubmitJob {
 
     async fn handle(&self, input: Input) -> Result<Output, SubmitJobError> {
         let plan = plan(&input)?;
+        check_partition(&input, self.s3control.config().region().map(|r| r.as_ref()))?;
         let (live, dead) = self.existing(&input.account_id, &plan.description).await?;
         if let Some((job_id, status)) = live {
             self.check_same_job(&input, &plan, &job_id).await?;

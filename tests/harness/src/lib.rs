@@ -3,8 +3,11 @@
 //! [`Moto`] starts a moto of its own per test (through [`moto_launcher`], the launcher the demo
 //! uses too: a free loopback port, the readiness wait, death with the test process), hands out
 //! SDK configs pointing at it and stops it when dropped. No fixed ports, no shared state, no
-//! leftover processes. Also: where the workspace's binaries are, unique bucket names, and a
-//! request counter.
+//! leftover processes. Also: where the workspace's binaries are and how to run one
+//! ([`run_step_binary`]), unique bucket names, objects written and read in one call
+//! ([`put_object`], [`get_object`]), SNS topics with SQS queues to read notifications from
+//! ([`inbox`]), a request counter, and the bad-input corpus runner every step's tests use
+//! ([`corpus`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +21,14 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use moto_launcher::{MotoCommand, MotoServer};
 
+pub use binary::{
+    StepRun, run_step_binary, run_step_binary_with, run_step_command, spawn_step_binary,
+};
 pub use moto_launcher::{DEFAULT_ACCOUNT, MotoAccount, REGION, die_with_parent};
+
+mod binary;
+pub mod corpus;
+pub mod inbox;
 
 /// The workspace root (where `.venv` lives).
 pub fn workspace_root() -> PathBuf {
@@ -169,4 +179,42 @@ pub fn unique_bucket(prefix: &str) -> String {
         p.push('b');
     }
     format!("{p}-{}-{n}", std::process::id())
+}
+
+/// The names of the buckets `s3`'s account owns.
+pub async fn bucket_names(s3: &aws_sdk_s3::Client) -> Vec<String> {
+    s3.list_buckets()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListBuckets: {e:?}"))
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect()
+}
+
+/// Writes `body` to `bucket`/`key`; a refusal is a panic naming the key.
+pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: impl AsRef<[u8]>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.as_ref().to_vec().into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"));
+}
+
+/// The bytes of `bucket`/`key`; a missing object is a panic naming the key.
+pub async fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: the body: {e}"))
+        .to_vec()
 }

@@ -255,7 +255,8 @@ async fn read_capped(
     limit: u64,
 ) -> Result<Vec<u8>, ManifestError> {
     let length = out.content_length();
-    kit::body::read_capped(out.body, length, limit)
+    // No client here to read the timeouts from: the default operation bound.
+    kit::body::read_capped(out.body, length, limit, kit::clients::body_deadline(None))
         .await
         .map_err(|e| match e {
             CappedReadError::TooLarge { limit } => ManifestError::TooLarge {

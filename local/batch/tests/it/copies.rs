@@ -6,9 +6,11 @@ use aws_sdk_s3control::types::{
     JobManifestFormat, JobOperation, JobStatus, S3CopyObjectOperation, S3MetadataDirective,
     S3ObjectMetadata, S3StorageClass,
 };
-use local_batch::testkit::{write_csv_manifest, write_inventory};
+use local_batch::testkit::write_inventory;
 
-use crate::support::{ROLE, bucket, copy_job, put, read_report, setup, submit, wait_for};
+use crate::support::{
+    ROLE, bucket, copy_job, one_object, put, read_report, setup, submit, wait_for,
+};
 
 #[tokio::test]
 async fn an_inventory_job_copies_every_listed_object_and_reports_the_oversize_and_deleted_ones() {
@@ -135,14 +137,9 @@ async fn an_inventory_job_copies_every_listed_object_and_reports_the_oversize_an
 async fn replaced_metadata_storage_class_and_key_prefix_reach_the_copies() {
     let env = setup(|_| {}).await;
     let s3 = &env.s3;
-    let src = bucket(s3, "src").await;
-    let dst = bucket(s3, "dst").await;
-    put(s3, &src, "k", b"x").await;
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
+    let one = one_object(s3).await;
     let op = S3CopyObjectOperation::builder()
-        .target_resource(format!("arn:aws:s3:::{dst}"))
+        .target_resource(format!("arn:aws:s3:::{}", one.dst))
         .target_key_prefix("copied")
         .storage_class(S3StorageClass::GlacierIr)
         .metadata_directive(S3MetadataDirective::Replace)
@@ -154,15 +151,8 @@ async fn replaced_metadata_storage_class_and_key_prefix_reach_the_copies() {
         )
         .build();
     let id = submit(
-        copy_job(
-            &env.control,
-            "t",
-            &m,
-            JobManifestFormat::S3BatchOperationsCsv20180820,
-            &dst,
-            &src,
-        )
-        .operation(JobOperation::builder().s3_put_object_copy(op).build()),
+        one.job(&env.control, "t")
+            .operation(JobOperation::builder().s3_put_object_copy(op).build()),
     )
     .await;
     assert_eq!(
@@ -171,7 +161,7 @@ async fn replaced_metadata_storage_class_and_key_prefix_reach_the_copies() {
     );
     let h = s3
         .head_object()
-        .bucket(&dst)
+        .bucket(&one.dst)
         .key("copied/k")
         .send()
         .await

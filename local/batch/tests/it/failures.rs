@@ -1,9 +1,34 @@
 //! Jobs that fail as a whole: the manifest, the failure-rate rule.
 
-use aws_sdk_s3control::types::{JobManifestFormat, JobStatus};
-use local_batch::testkit::write_csv_manifest;
+use aws_sdk_s3control::types::{JobDescriptor, JobManifestFormat, JobStatus};
+use local_batch::testkit::{self, WrittenManifest};
 
-use crate::support::{bucket, copy_job, put, read_report, setup, submit, wait_for};
+use crate::support::{
+    Env, bucket, copy_job, csv_manifest, put, read_report, setup, submit, wait_for,
+};
+
+const CSV: JobManifestFormat = JobManifestFormat::S3BatchOperationsCsv20180820;
+const INVENTORY: JobManifestFormat = JobManifestFormat::S3InventoryReportCsv20161130;
+
+/// Runs a job of `manifest` (read as `format`) copying into `bucket` and reporting there, to its
+/// end.
+async fn run_in(
+    env: &Env,
+    manifest: &WrittenManifest,
+    format: JobManifestFormat,
+    bucket: &str,
+) -> JobDescriptor {
+    let id = submit(copy_job(
+        &env.control,
+        "t",
+        manifest,
+        format,
+        bucket,
+        bucket,
+    ))
+    .await;
+    wait_for(&env.control, &id, None).await
+}
 
 #[tokio::test]
 async fn a_manifest_whose_etag_differs_fails_the_job_as_invalid_manifest() {
@@ -11,20 +36,9 @@ async fn a_manifest_whose_etag_differs_fails_the_job_as_invalid_manifest() {
     let s3 = &env.s3;
     let src = bucket(s3, "src").await;
     put(s3, &src, "k", b"x").await;
-    let mut m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
+    let mut m = csv_manifest(s3, &src, &["k".to_owned()]).await;
     m.etag = "0123456789abcdef0123456789abcdef".to_owned();
-    let id = submit(copy_job(
-        &env.control,
-        "t",
-        &m,
-        JobManifestFormat::S3BatchOperationsCsv20180820,
-        &src,
-        &src,
-    ))
-    .await;
-    let job = wait_for(&env.control, &id, None).await;
+    let job = run_in(&env, &m, CSV, &src).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let reasons = job.failure_reasons();
     assert_eq!(reasons.len(), 1);
@@ -43,19 +57,8 @@ async fn too_many_failed_tasks_fail_the_job_and_the_tasks_run_are_reported() {
     let s3 = &env.s3;
     let src = bucket(s3, "src").await;
     let keys: Vec<String> = (0..8).map(|i| format!("missing-{i}")).collect();
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &keys)
-        .await
-        .unwrap();
-    let id = submit(copy_job(
-        &env.control,
-        "t",
-        &m,
-        JobManifestFormat::S3BatchOperationsCsv20180820,
-        &src,
-        &src,
-    ))
-    .await;
-    let job = wait_for(&env.control, &id, None).await;
+    let m = csv_manifest(s3, &src, &keys).await;
+    let job = run_in(&env, &m, CSV, &src).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let p = job.progress_summary.clone().unwrap();
     assert_eq!(p.total_number_of_tasks, Some(8));
@@ -65,7 +68,8 @@ async fn too_many_failed_tasks_fail_the_job_and_the_tasks_run_are_reported() {
         Some("TaskFailureRateExceeded")
     );
     // The tasks that ran are reported, also for a failed job.
-    assert_eq!(read_report(s3, &src, &id).await.len(), 4);
+    let id = job.job_id.as_deref().unwrap();
+    assert_eq!(read_report(s3, &src, id).await.len(), 4);
 }
 
 #[tokio::test]
@@ -74,19 +78,8 @@ async fn a_manifest_over_the_size_cap_fails_the_job_as_invalid_manifest() {
     let s3 = &env.s3;
     let src = bucket(s3, "src").await;
     let keys: Vec<String> = (0..4).map(|i| format!("key-{i}")).collect();
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &keys)
-        .await
-        .unwrap();
-    let id = submit(copy_job(
-        &env.control,
-        "t",
-        &m,
-        JobManifestFormat::S3BatchOperationsCsv20180820,
-        &src,
-        &src,
-    ))
-    .await;
-    let job = wait_for(&env.control, &id, None).await;
+    let m = csv_manifest(s3, &src, &keys).await;
+    let job = run_in(&env, &m, CSV, &src).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let reasons = job.failure_reasons();
     assert_eq!(reasons[0].failure_code(), Some("InvalidManifest"));
@@ -108,19 +101,10 @@ async fn an_inventory_data_file_inflating_past_the_cap_fails_the_job() {
     let inv = bucket(s3, "inv").await;
     // 200 alike rows: a few hundred bytes of gzip, several KiB of CSV.
     let listed: Vec<(String, i64)> = (0..200).map(|i| (format!("part-{i:05}"), 5)).collect();
-    let m = local_batch::testkit::write_inventory(s3, &inv, "inventory", &src, &listed, 1000)
+    let m = testkit::write_inventory(s3, &inv, "inventory", &src, &listed, 1000)
         .await
         .unwrap();
-    let id = submit(copy_job(
-        &env.control,
-        "t",
-        &m,
-        JobManifestFormat::S3InventoryReportCsv20161130,
-        &src,
-        &src,
-    ))
-    .await;
-    let job = wait_for(&env.control, &id, None).await;
+    let job = run_in(&env, &m, INVENTORY, &src).await;
     assert_eq!(job.status, Some(JobStatus::Failed));
     let reason = job.failure_reasons()[0]
         .failure_reason()

@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use aws_sdk_s3control::types::{JobManifestFormat, JobStatus};
+use aws_sdk_s3control::types::JobStatus;
 use harness::DEFAULT_ACCOUNT;
-use local_batch::testkit::write_csv_manifest;
 use tokio::sync::Semaphore;
 
-use crate::support::{bucket, copy_job, describe, put, setup, submit, wait_for};
+use crate::support::{describe, one_object, setup, submit, wait_for};
 
 #[tokio::test]
 async fn a_job_steps_through_new_preparing_active_complete() {
@@ -15,21 +14,8 @@ async fn a_job_steps_through_new_preparing_active_complete() {
     let g = Arc::clone(&gate);
     let env = setup(move |c| c.phase_gate = Some(g)).await;
     let s3 = &env.s3;
-    let src = bucket(s3, "src").await;
-    put(s3, &src, "k", b"x").await;
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
-    let dst = bucket(s3, "dst").await;
-    let id = submit(copy_job(
-        &env.control,
-        "t",
-        &m,
-        JobManifestFormat::S3BatchOperationsCsv20180820,
-        &dst,
-        &src,
-    ))
-    .await;
+    let one = one_object(s3).await;
+    let id = submit(one.job(&env.control, "t")).await;
     assert_eq!(
         describe(&env.control, &id).await.status,
         Some(JobStatus::New)
@@ -69,7 +55,7 @@ async fn a_job_steps_through_new_preparing_active_complete() {
         .await
         .unwrap();
     assert_eq!(tags.tags()[0].key(), "snapshot");
-    assert_eq!(tags.tags()[0].value(), dst);
+    assert_eq!(tags.tags()[0].value(), one.dst);
 
     gate.add_permits(1);
     let done = wait_for(&env.control, &id, None).await;
@@ -82,24 +68,8 @@ async fn a_job_steps_through_new_preparing_active_complete() {
 async fn a_job_needing_confirmation_stays_suspended_until_ready() {
     let env = setup(|_| {}).await;
     let s3 = &env.s3;
-    let src = bucket(s3, "src").await;
-    let dst = bucket(s3, "dst").await;
-    put(s3, &src, "k", b"x").await;
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
-    let id = submit(
-        copy_job(
-            &env.control,
-            "t",
-            &m,
-            JobManifestFormat::S3BatchOperationsCsv20180820,
-            &dst,
-            &src,
-        )
-        .confirmation_required(true),
-    )
-    .await;
+    let one = one_object(s3).await;
+    let id = submit(one.job(&env.control, "t").confirmation_required(true)).await;
     wait_for(&env.control, &id, Some(JobStatus::Suspended)).await;
     let out = env
         .control

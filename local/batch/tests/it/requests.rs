@@ -2,30 +2,15 @@
 
 use aws_sdk_s3control::types::JobManifestFormat;
 use harness::DEFAULT_ACCOUNT;
-use local_batch::testkit::write_csv_manifest;
 
-use crate::support::{bucket, copy_job, put, setup};
+use crate::support::{bucket, copy_job, csv_manifest, one_object, setup};
 
 #[tokio::test]
 async fn the_same_client_request_token_returns_the_same_job_and_refuses_another_request() {
     let env = setup(|_| {}).await;
     let s3 = &env.s3;
-    let src = bucket(s3, "src").await;
-    let dst = bucket(s3, "dst").await;
-    put(s3, &src, "k", b"x").await;
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
-    let job = |token: &str| {
-        copy_job(
-            &env.control,
-            token,
-            &m,
-            JobManifestFormat::S3BatchOperationsCsv20180820,
-            &dst,
-            &src,
-        )
-    };
+    let one = one_object(s3).await;
+    let job = |token: &str| one.job(&env.control, token);
     let a = job("same").send().await.unwrap().job_id.unwrap();
     let b = job("same").send().await.unwrap().job_id.unwrap();
     assert_eq!(a, b);
@@ -63,9 +48,7 @@ async fn a_role_of_another_account_cannot_be_passed() {
     let env = setup(|_| {}).await;
     let s3 = &env.s3;
     let src = bucket(s3, "src").await;
-    let m = write_csv_manifest(s3, &src, "manifest.csv", &src, &["k".to_owned()])
-        .await
-        .unwrap();
+    let m = csv_manifest(s3, &src, &["k".to_owned()]).await;
     let err = copy_job(
         &env.control,
         "t",

@@ -1,16 +1,15 @@
 //! Shared by every module: moto and a local-batch per test, buckets, a copy job, polling, the report.
 
-use std::time::Duration;
-
+use aws_sdk_s3control::operation::create_job::builders::CreateJobFluentBuilder;
 use aws_sdk_s3control::types::{
-    JobManifest, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation, JobReport,
-    JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation, S3StorageClass, S3Tag,
+    JobDescriptor, JobManifestFormat, JobStatus, S3StorageClass, S3Tag,
 };
-use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
-use local_batch::testkit::WrittenManifest;
+use harness::{DEFAULT_ACCOUNT, Moto, get_object, unique_bucket};
+use local_batch::testkit::{self, WrittenManifest};
 use local_batch::{BatchConfig, RunningBatch};
 use md5::{Digest, Md5};
 
+/// The role [`testkit::copy_job`] passes for the default account.
 pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/batch-operations";
 
 pub(crate) struct Env {
@@ -41,6 +40,55 @@ pub(crate) async fn bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> String {
     b
 }
 
+/// A CSV manifest of `keys` of `bucket`, written into that bucket as `manifest.csv`.
+pub(crate) async fn csv_manifest(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+) -> WrittenManifest {
+    testkit::write_csv_manifest(s3, bucket, "manifest.csv", bucket, keys)
+        .await
+        .unwrap()
+}
+
+/// One object to copy: a source bucket holding `k`, an empty target bucket, and a manifest (in
+/// the source) listing `k`.
+pub(crate) struct OneObject {
+    pub(crate) src: String,
+    pub(crate) dst: String,
+    pub(crate) manifest: WrittenManifest,
+}
+
+pub(crate) async fn one_object(s3: &aws_sdk_s3::Client) -> OneObject {
+    let src = bucket(s3, "src").await;
+    let dst = bucket(s3, "dst").await;
+    put(s3, &src, "k", b"x").await;
+    OneObject {
+        manifest: csv_manifest(s3, &src, &["k".to_owned()]).await,
+        src,
+        dst,
+    }
+}
+
+impl OneObject {
+    /// Its [`copy_job`] with `token`, unsent: the source into the target, the report into the
+    /// source.
+    pub(crate) fn job(
+        &self,
+        control: &aws_sdk_s3control::Client,
+        token: &str,
+    ) -> CreateJobFluentBuilder {
+        copy_job(
+            control,
+            token,
+            &self.manifest,
+            JobManifestFormat::S3BatchOperationsCsv20180820,
+            &self.dst,
+            &self.src,
+        )
+    }
+}
+
 pub(crate) async fn put(s3: &aws_sdk_s3::Client, b: &str, k: &str, body: &[u8]) {
     s3.put_object()
         .bucket(b)
@@ -53,6 +101,8 @@ pub(crate) async fn put(s3: &aws_sdk_s3::Client, b: &str, k: &str, body: &[u8]) 
         .unwrap();
 }
 
+/// [`testkit::copy_job`] of the default account, the report under `reports/`, with what every
+/// job here carries: a token, a description, a tag naming the target, its storage class.
 pub(crate) fn copy_job(
     control: &aws_sdk_s3control::Client,
     token: &str,
@@ -60,74 +110,36 @@ pub(crate) fn copy_job(
     format: JobManifestFormat,
     target: &str,
     report_bucket: &str,
-) -> aws_sdk_s3control::operation::create_job::builders::CreateJobFluentBuilder {
-    control
-        .create_job()
-        .account_id(DEFAULT_ACCOUNT)
-        .client_request_token(token)
-        .confirmation_required(false)
-        .priority(10)
-        .role_arn(ROLE)
-        .description("test job")
-        .tags(
-            S3Tag::builder()
-                .key("snapshot")
-                .value(target)
-                .build()
-                .unwrap(),
-        )
-        .operation(
-            JobOperation::builder()
-                .s3_put_object_copy(
-                    S3CopyObjectOperation::builder()
-                        .target_resource(format!("arn:aws:s3:::{target}"))
-                        .storage_class(S3StorageClass::Standard)
-                        .build(),
-                )
-                .build(),
-        )
-        .manifest(
-            JobManifest::builder()
-                .spec(JobManifestSpec::builder().format(format).build().unwrap())
-                .location(
-                    JobManifestLocation::builder()
-                        .object_arn(&manifest.arn)
-                        .e_tag(&manifest.etag)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .report(
-            JobReport::builder()
-                .enabled(true)
-                .bucket(format!("arn:aws:s3:::{report_bucket}"))
-                .prefix("reports")
-                .format(JobReportFormat::ReportCsv20180820)
-                .report_scope(JobReportScope::AllTasks)
-                .build(),
-        )
+) -> CreateJobFluentBuilder {
+    testkit::copy_job(
+        control,
+        DEFAULT_ACCOUNT,
+        manifest.job_manifest(format, &[]),
+        testkit::copy_into(target)
+            .storage_class(S3StorageClass::Standard)
+            .build(),
+        report_bucket,
+        "reports",
+    )
+    .client_request_token(token)
+    .description("test job")
+    .tags(
+        S3Tag::builder()
+            .key("snapshot")
+            .value(target)
+            .build()
+            .unwrap(),
+    )
 }
 
 /// Sends a CreateJob request; returns the new job's id.
-pub(crate) async fn submit(
-    request: aws_sdk_s3control::operation::create_job::builders::CreateJobFluentBuilder,
-) -> String {
+pub(crate) async fn submit(request: CreateJobFluentBuilder) -> String {
     request.send().await.unwrap().job_id.unwrap()
 }
 
-pub(crate) async fn describe(
-    control: &aws_sdk_s3control::Client,
-    id: &str,
-) -> aws_sdk_s3control::types::JobDescriptor {
-    control
-        .describe_job()
-        .account_id(DEFAULT_ACCOUNT)
-        .job_id(id)
-        .send()
+pub(crate) async fn describe(control: &aws_sdk_s3control::Client, id: &str) -> JobDescriptor {
+    testkit::describe_job(control, DEFAULT_ACCOUNT, id)
         .await
-        .unwrap()
-        .job
         .unwrap()
 }
 
@@ -136,45 +148,19 @@ pub(crate) async fn wait_for(
     control: &aws_sdk_s3control::Client,
     id: &str,
     want: Option<JobStatus>,
-) -> aws_sdk_s3control::types::JobDescriptor {
-    for _ in 0..1200 {
-        let job = describe(control, id).await;
-        let status = job.status.clone().unwrap();
-        let done = match &want {
-            Some(w) => &status == w,
-            None => matches!(
-                status,
-                JobStatus::Complete | JobStatus::Failed | JobStatus::Cancelled
-            ),
-        };
-        if done {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("job {id} never reached {want:?}");
+) -> JobDescriptor {
+    testkit::wait_for_job(control, DEFAULT_ACCOUNT, id, want)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One report row: (bucket, key, version, status, http, code, message).
 pub(crate) type Row = (String, String, String, String, String, String, String);
 
 pub(crate) async fn read_report(s3: &aws_sdk_s3::Client, bucket: &str, id: &str) -> Vec<Row> {
-    let get = |key: String| async move {
-        s3.get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{key}: {e:?}"))
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes()
-            .to_vec()
-    };
+    let manifest_key = format!("reports/job-{id}/manifest.json");
     let manifest: serde_json::Value =
-        serde_json::from_slice(&get(format!("reports/job-{id}/manifest.json")).await).unwrap();
+        serde_json::from_slice(&get_object(s3, bucket, &manifest_key).await).unwrap();
     assert_eq!(manifest["Format"], "Report_CSV_20180820");
     let mut rows = Vec::new();
     for r in manifest["Results"].as_array().unwrap() {
@@ -184,7 +170,7 @@ pub(crate) async fn read_report(s3: &aws_sdk_s3::Client, bucket: &str, id: &str)
             "{key}"
         );
         assert!(key.ends_with(".csv"));
-        let body = get(key).await;
+        let body = get_object(s3, bucket, &key).await;
         assert_eq!(r["MD5Checksum"], hex::encode(Md5::digest(&body)));
         // Every field is quoted, as AWS writes them.
         assert!(body.starts_with(b"\""));

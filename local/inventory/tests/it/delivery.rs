@@ -1,8 +1,7 @@
 //! Deliveries written and read back: layout, format, odd keys, splitting, versions, the CLI.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
-use harness::{Moto, unique_bucket};
+use harness::{Moto, get_object, put_object, unique_bucket};
 use local_inventory::{
     Delivery, Error, Field, Versions, parse_file_schema, read_delivery, read_delivery_within,
 };
@@ -24,31 +23,6 @@ async fn bucket(s3: &Client, name: &str) {
     s3.create_bucket().bucket(name).send().await.unwrap();
 }
 
-async fn put(s3: &Client, bucket: &str, key: &str, body: &str) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body.as_bytes().to_vec()))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn get(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
-}
-
 #[tokio::test]
 async fn odd_keys_round_trip_through_a_delivery() {
     let moto = Moto::start();
@@ -57,7 +31,7 @@ async fn odd_keys_round_trip_through_a_delivery() {
     bucket(&s3, &src).await;
     bucket(&s3, &dst).await;
     for k in ODD_KEYS {
-        put(&s3, &src, k, k).await;
+        put_object(&s3, &src, k, k).await;
     }
     let mut d = Delivery::new(
         &src,
@@ -94,7 +68,7 @@ async fn odd_keys_round_trip_through_a_delivery() {
     }
 
     // manifest.json: S3's fields, and the checksum is the MD5 of its bytes.
-    let raw = get(&s3, &dst, &report.manifest_key).await;
+    let raw = get_object(&s3, &dst, &report.manifest_key).await;
     let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(m["sourceBucket"], src.as_str());
     assert_eq!(m["destinationBucket"], format!("arn:aws:s3:::{dst}"));
@@ -105,17 +79,17 @@ async fn odd_keys_round_trip_through_a_delivery() {
         m["fileSchema"],
         "Bucket, Key, Size, LastModifiedDate, StorageClass, ETag"
     );
-    let checksum = String::from_utf8(get(&s3, &dst, &report.checksum_key).await).unwrap();
+    let checksum = String::from_utf8(get_object(&s3, &dst, &report.checksum_key).await).unwrap();
     assert_eq!(checksum, hex::encode(Md5::digest(&raw)));
     assert_eq!(checksum, report.manifest_md5);
     for f in m["files"].as_array().unwrap() {
-        let body = get(&s3, &dst, f["key"].as_str().unwrap()).await;
+        let body = get_object(&s3, &dst, f["key"].as_str().unwrap()).await;
         assert_eq!(f["size"], body.len() as u64);
         assert_eq!(f["MD5checksum"], hex::encode(Md5::digest(&body)).as_str());
     }
 
     // symlink.txt lists every data file.
-    let symlink = String::from_utf8(get(&s3, &dst, &report.symlink_key).await).unwrap();
+    let symlink = String::from_utf8(get_object(&s3, &dst, &report.symlink_key).await).unwrap();
     let want: Vec<String> = report
         .data_files
         .iter()
@@ -124,7 +98,7 @@ async fn odd_keys_round_trip_through_a_delivery() {
     assert_eq!(symlink.lines().collect::<Vec<_>>(), want);
 
     // Raw format: no header, every field quoted, keys URL-encoded (no spaces, `+` as %2B).
-    let gz = get(&s3, &dst, &report.data_files[0]).await;
+    let gz = get_object(&s3, &dst, &report.data_files[0]).await;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut text)
         .unwrap();
@@ -171,9 +145,9 @@ async fn all_versions_list_every_version_and_delete_marker() {
         .send()
         .await
         .unwrap();
-    put(&s3, &src, "t/a b.json", "v1").await;
-    put(&s3, &src, "t/a b.json", "v2!").await;
-    put(&s3, &src, "t/gone", "x").await;
+    put_object(&s3, &src, "t/a b.json", "v1").await;
+    put_object(&s3, &src, "t/a b.json", "v2!").await;
+    put_object(&s3, &src, "t/gone", "x").await;
     s3.delete_object()
         .bucket(&src)
         .key("t/gone")
@@ -288,7 +262,7 @@ async fn the_cli_delivers_and_a_bad_flag_exits_2() {
     let (src, dst) = (unique_bucket("src"), unique_bucket("inv"));
     bucket(&s3, &src).await;
     bucket(&s3, &dst).await;
-    put(&s3, &src, "a b/c+d.parquet", "1234").await;
+    put_object(&s3, &src, "a b/c+d.parquet", "1234").await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_local-inventory"))
         .args([
             "--source-bucket",
@@ -340,7 +314,7 @@ async fn reading_a_delivery_back_refuses_an_object_over_the_limit() {
     let (src, dst) = (unique_bucket("src"), unique_bucket("inv"));
     bucket(&s3, &src).await;
     bucket(&s3, &dst).await;
-    put(&s3, &src, "k", "1234").await;
+    put_object(&s3, &src, "k", "1234").await;
     let d = Delivery::new(&src, &dst, "", "daily", datetime!(2021-04-02 01:00 UTC));
     let report = local_inventory::deliver(&s3, &d).await.unwrap();
     let err = read_delivery_within(&s3, &dst, &report.manifest_key, 10)

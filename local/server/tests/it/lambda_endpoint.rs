@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::primitives::Blob;
 use lakevault_local::lambda::{Fault, LambdaConfig, LambdaService, UnknownFunction, router};
 use serde_json::{Value, json};
@@ -48,7 +49,23 @@ fn client(url: &str) -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::from_conf(conf)
 }
 
-fn payload(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> Value {
+/// Invokes `function` with `payload` (`None`: none sent); the answer, which may be a function
+/// error.
+async fn invoke(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: Option<Vec<u8>>,
+) -> InvokeOutput {
+    lambda
+        .invoke()
+        .function_name(function)
+        .set_payload(payload.map(Blob::new))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn payload(out: &InvokeOutput) -> Value {
     serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap()
 }
 
@@ -69,13 +86,7 @@ esac"#,
     let lambda = client(&url);
 
     // By name.
-    let out = lambda
-        .invoke()
-        .function_name("notify")
-        .payload(Blob::new(br#"{"a":1}"#.to_vec()))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&lambda, "notify", Some(br#"{"a":1}"#.to_vec())).await;
     assert_eq!(out.status_code(), 200);
     assert_eq!(out.function_error(), None);
     assert_eq!(out.executed_version(), Some("$LATEST"));
@@ -85,13 +96,12 @@ esac"#,
     );
 
     // By ARN, as Step Functions sends it; a function error is HTTP 200 + X-Amz-Function-Error.
-    let out = lambda
-        .invoke()
-        .function_name("arn:aws:lambda:us-east-1:123456789012:function:notify")
-        .payload(Blob::new(br#"{"fail":true}"#.to_vec()))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(
+        &lambda,
+        "arn:aws:lambda:us-east-1:123456789012:function:notify",
+        Some(br#"{"fail":true}"#.to_vec()),
+    )
+    .await;
     assert_eq!(out.status_code(), 200);
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(payload(&out)["errorType"], "InvalidInput");
@@ -105,23 +115,11 @@ esac"#,
     .await;
     assert_eq!(http, 204);
     for _ in 0..2 {
-        let out = lambda
-            .invoke()
-            .function_name("notify")
-            .payload(Blob::new(b"{}".to_vec()))
-            .send()
-            .await
-            .unwrap();
+        let out = invoke(&lambda, "notify", Some(b"{}".to_vec())).await;
         assert_eq!(out.function_error(), Some("Unhandled"));
         assert_eq!(payload(&out)["errorType"], "Transient");
     }
-    let out = lambda
-        .invoke()
-        .function_name("notify")
-        .payload(Blob::new(b"{}".to_vec()))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&lambda, "notify", Some(b"{}".to_vec())).await;
     assert_eq!(out.function_error(), None);
 
     let log = svc.invocations();
@@ -151,24 +149,14 @@ async fn timeouts_and_crashes_are_function_errors_without_and_with_an_error_type
     write_fn(dir.path(), "audit-report", "kill -9 $$");
     let (url, _svc) = start(dir.path(), Duration::from_millis(500)).await;
     let lambda = client(&url);
-    let out = lambda
-        .invoke()
-        .function_name("await-job")
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&lambda, "await-job", None).await;
     assert_eq!(out.function_error(), Some("Unhandled"));
     let body = payload(&out);
     // Like Lambda: no errorType, so Step Functions reports Lambda.Unknown.
     assert!(body.get("errorType").is_none());
     assert!(body["errorMessage"].as_str().unwrap().contains("timed out"));
 
-    let out = lambda
-        .invoke()
-        .function_name("audit-report")
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&lambda, "audit-report", None).await;
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(payload(&out)["errorType"], "Runtime.ExitError");
 }
@@ -182,13 +170,7 @@ async fn a_step_that_never_reads_its_event_times_out() {
     // does, so only the time limit around the write ends the invocation.
     let event = serde_json::to_vec(&json!({"padding": "x".repeat(1 << 20)})).unwrap();
     let t0 = std::time::Instant::now();
-    let out = client(&url)
-        .invoke()
-        .function_name("notify")
-        .payload(Blob::new(event))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&client(&url), "notify", Some(event)).await;
     assert_eq!(out.function_error(), Some("Unhandled"));
     let body = payload(&out);
     assert!(body.get("errorType").is_none(), "{body}");
@@ -216,13 +198,12 @@ async fn the_invocation_log_keeps_only_the_latest_entries() {
     .unwrap();
     let lambda = client(&url);
     for n in 0..5 {
-        lambda
-            .invoke()
-            .function_name("notify")
-            .payload(Blob::new(format!("{{\"n\":{n}}}").into_bytes()))
-            .send()
-            .await
-            .unwrap();
+        invoke(
+            &lambda,
+            "notify",
+            Some(format!("{{\"n\":{n}}}").into_bytes()),
+        )
+        .await;
     }
     let log = svc.invocations();
     let kept: Vec<Value> = log.iter().map(|i| i.payload["n"].clone()).collect();

@@ -1,17 +1,12 @@
 //! End to end: a copy job run by the local S3 Batch Operations (`local-batch`) against moto,
 //! then its real completion report audited.
 
-use std::time::Duration;
-
 use audit_report::{AuditReport, FailureClass, Verdict};
-use aws_sdk_s3control::types::{
-    JobManifest, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation, JobReport,
-    JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation,
-};
+use aws_sdk_s3control::types::{JobManifestFieldName, JobManifestFormat, JobStatus};
 use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
 use kit::Step;
 use local_batch::BatchConfig;
-use local_batch::testkit::write_csv_manifest;
+use local_batch::testkit::{self, write_csv_manifest};
 use serde_json::json;
 
 async fn bucket(s3: &aws_sdk_s3::Client, prefix: &str) -> String {
@@ -64,76 +59,26 @@ async fn audits_a_report_from_the_local_batch_operations() {
         .await
         .unwrap();
 
-    let created = control
-        .create_job()
-        .account_id(DEFAULT_ACCOUNT)
-        .client_request_token("audit-e2e")
-        .confirmation_required(false)
-        .priority(10)
-        .role_arn("arn:aws:iam::123456789012:role/batch-operations")
-        .operation(
-            JobOperation::builder()
-                .s3_put_object_copy(
-                    S3CopyObjectOperation::builder()
-                        .target_resource(format!("arn:aws:s3:::{snapshot}"))
-                        .build(),
-                )
-                .build(),
-        )
-        .manifest(
-            JobManifest::builder()
-                .spec(
-                    JobManifestSpec::builder()
-                        .format(JobManifestFormat::S3BatchOperationsCsv20180820)
-                        .fields(aws_sdk_s3control::types::JobManifestFieldName::Bucket)
-                        .fields(aws_sdk_s3control::types::JobManifestFieldName::Key)
-                        .build()
-                        .unwrap(),
-                )
-                .location(
-                    JobManifestLocation::builder()
-                        .object_arn(&manifest.arn)
-                        .e_tag(&manifest.etag)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .report(
-            JobReport::builder()
-                .enabled(true)
-                .bucket(format!("arn:aws:s3:::{reports}"))
-                .prefix("batch-reports")
-                .format(JobReportFormat::ReportCsv20180820)
-                .report_scope(JobReportScope::AllTasks)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let created = testkit::copy_job(
+        &control,
+        DEFAULT_ACCOUNT,
+        manifest.job_manifest(
+            JobManifestFormat::S3BatchOperationsCsv20180820,
+            &[JobManifestFieldName::Bucket, JobManifestFieldName::Key],
+        ),
+        testkit::copy_into(&snapshot).build(),
+        &reports,
+        "batch-reports",
+    )
+    .client_request_token("audit-e2e")
+    .send()
+    .await
+    .unwrap();
     let job_id = created.job_id().unwrap().to_owned();
 
-    let mut job = None;
-    for _ in 0..600 {
-        let d = control
-            .describe_job()
-            .account_id(DEFAULT_ACCOUNT)
-            .job_id(&job_id)
-            .send()
-            .await
-            .unwrap()
-            .job
-            .unwrap();
-        if matches!(
-            d.status(),
-            Some(JobStatus::Complete | JobStatus::Failed | JobStatus::Cancelled)
-        ) {
-            job = Some(d);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let job = job.expect("the job finishes");
+    let job = testkit::wait_for_job(&control, DEFAULT_ACCOUNT, &job_id, None)
+        .await
+        .expect("the job finishes");
     assert_eq!(job.status(), Some(&JobStatus::Complete));
     let p = job.progress_summary().unwrap();
 
@@ -172,18 +117,7 @@ async fn audits_a_report_from_the_local_batch_operations() {
     assert_eq!(rec.failures.oversize.sample_keys, [big]);
     assert_eq!(rec.failures.source_missing.sample_keys, [vacuumed]);
     let m = rec.oversize_manifest.as_ref().unwrap();
-    let body = s3
-        .get_object()
-        .bucket(&m.bucket)
-        .key(&m.key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec();
+    let body = harness::get_object(&s3, &m.bucket, &m.key).await;
     assert_eq!(
         String::from_utf8(body).unwrap(),
         format!("{source},tables/big/part-00001%20huge.parquet\n")

@@ -1,9 +1,6 @@
 //! Memory does not grow with the longest report row: a report with a 50 MB line is audited by
 //! the step binary under a peak-RSS bound, measured by this test from the child's own rusage.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use aws_sdk_s3::primitives::ByteStream;
 use harness::Moto;
 use md5::{Digest, Md5};
@@ -20,19 +17,8 @@ const PEAK_RSS_BOUND_KIB: i64 = 96 * 1024;
 // The child is reaped by wait4 (which std's Child::wait cannot do: it gives no rusage).
 #[allow(clippy::zombie_processes)]
 fn run_measured(env: Vec<(String, String)>, event: &Value) -> (Value, i64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_audit-report"))
-        .envs(env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(event.to_string().as_bytes())
-        .unwrap();
+    let mut child =
+        harness::spawn_step_binary(env!("CARGO_BIN_EXE_audit-report"), &env, event.to_string());
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();

@@ -1,11 +1,7 @@
 //! audit-report against moto: completion reports in AWS's layout, written here row by row.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use audit_report::{AuditError, AuditRecord, AuditReport, FailureClass, Verdict};
-use aws_sdk_s3::primitives::ByteStream;
-use harness::Moto;
+use harness::{Moto, get_object, put_object};
 use kit::Step;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
@@ -13,35 +9,14 @@ use serde_json::{Value, json};
 const JOB: &str = "f8fb9d89-a3aa-461d-bddc-ea6a1b131955";
 const OVERSIZE_MSG: &str = "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120";
 
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body.into()))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let o = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    o.body.collect().await.unwrap().to_vec()
-}
-
-/// Writes a completion report as S3 does: results/<hex>.csv files and a manifest.json listing
-/// them with their MD5s.
-async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files: &[(&str, &str)]) {
-    let base = format!("{prefix}/job-{JOB}");
+/// Writes a completion report as S3 does, under `batch-reports/` (the prefix [`input`] names):
+/// results/<hex>.csv files and a manifest.json listing them with their MD5s.
+async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, files: &[(&str, &str)]) {
+    let base = format!("batch-reports/job-{JOB}");
     let mut results = Vec::new();
     for (i, (status, csv)) in files.iter().enumerate() {
         let key = format!("{base}/results/{i:040x}.csv");
-        put(s3, bucket, &key, csv.as_bytes()).await;
+        put_object(s3, bucket, &key, csv.as_bytes()).await;
         results.push(json!({
             "TaskExecutionStatus": status,
             "Bucket": bucket,
@@ -55,7 +30,7 @@ async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files
         "Results": results,
         "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
     });
-    put(
+    put_object(
         s3,
         bucket,
         &format!("{base}/manifest.json"),
@@ -64,11 +39,13 @@ async fn write_report(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, files
     .await;
 }
 
-async fn setup(moto: &Moto) -> (aws_sdk_s3::Client, String) {
+/// An empty report bucket on `moto`, and the step reading it.
+async fn setup(moto: &Moto) -> (aws_sdk_s3::Client, String, AuditReport) {
     let s3 = moto.s3();
     let bucket = harness::unique_bucket("reports");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    (s3, bucket)
+    let step = AuditReport::new(s3.clone());
+    (s3, bucket, step)
 }
 
 fn input(bucket: &str, job: Option<Value>) -> Value {
@@ -115,19 +92,23 @@ fn failed_csv() -> String {
     )
 }
 
-#[tokio::test]
-async fn audits_a_report_to_exactly_its_classes() {
-    let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
+/// The report of a job of 9 tasks: 6 succeeded ([`SUCCEEDED_CSV`]), 3 failed ([`failed_csv`]: an
+/// oversize copy, two vacuumed keys).
+async fn write_mixed_report(s3: &aws_sdk_s3::Client, bucket: &str) {
     let failed = failed_csv();
     write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
+        s3,
+        bucket,
         &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
     )
     .await;
-    let step = AuditReport::new(s3.clone());
+}
+
+#[tokio::test]
+async fn audits_a_report_to_exactly_its_classes() {
+    let moto = Moto::start();
+    let (s3, bucket, step) = setup(&moto).await;
+    write_mixed_report(&s3, &bucket).await;
     let rec = run(&step, input(&bucket, Some(job("Complete", 9, 6, 3))))
         .await
         .unwrap();
@@ -173,7 +154,7 @@ async fn audits_a_report_to_exactly_its_classes() {
         format!("batch-reports/job-{JOB}/lakevault-oversize.csv")
     );
     assert_eq!(m.objects, 1);
-    let body = get(&s3, &bucket, &m.key).await;
+    let body = get_object(&s3, &bucket, &m.key).await;
     assert_eq!(
         String::from_utf8(body.clone()).unwrap(),
         "lake-prod,tables/big/part-00001%2C%20huge.parquet\n"
@@ -183,7 +164,7 @@ async fn audits_a_report_to_exactly_its_classes() {
 
     // The persisted record is the output.
     let stored: AuditRecord =
-        serde_json::from_slice(&get(&s3, &bucket, &rec.record.key).await).unwrap();
+        serde_json::from_slice(&get_object(&s3, &bucket, &rec.record.key).await).unwrap();
     assert_eq!(stored, rec);
     assert_eq!(
         rec.record.key,
@@ -194,20 +175,12 @@ async fn audits_a_report_to_exactly_its_classes() {
 #[tokio::test]
 async fn rerun_writes_the_identical_record() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    let failed = failed_csv();
-    write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
-        &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
-    )
-    .await;
-    let step = AuditReport::new(s3.clone());
+    let (s3, bucket, step) = setup(&moto).await;
+    write_mixed_report(&s3, &bucket).await;
     let first = run(&step, input(&bucket, None)).await.unwrap();
-    let bytes1 = get(&s3, &bucket, &first.record.key).await;
+    let bytes1 = get_object(&s3, &bucket, &first.record.key).await;
     let second = run(&step, input(&bucket, None)).await.unwrap();
-    let bytes2 = get(&s3, &bucket, &second.record.key).await;
+    let bytes2 = get_object(&s3, &bucket, &second.record.key).await;
     assert_eq!(first, second);
     assert_eq!(bytes1, bytes2);
 }
@@ -215,15 +188,8 @@ async fn rerun_writes_the_identical_record() {
 #[tokio::test]
 async fn all_succeeded_and_counts_agree_is_complete_a_mismatch_is_a_finding() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
-        &[("succeeded", SUCCEEDED_CSV)],
-    )
-    .await;
-    let step = AuditReport::new(s3.clone());
+    let (s3, bucket, step) = setup(&moto).await;
+    write_report(&s3, &bucket, &[("succeeded", SUCCEEDED_CSV)]).await;
 
     let rec = run(&step, input(&bucket, Some(job("Complete", 6, 6, 0))))
         .await
@@ -250,18 +216,11 @@ async fn all_succeeded_and_counts_agree_is_complete_a_mismatch_is_a_finding() {
 #[tokio::test]
 async fn corrupted_result_file_is_report_invalid() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
-        &[("succeeded", SUCCEEDED_CSV)],
-    )
-    .await;
+    let (s3, bucket, step) = setup(&moto).await;
+    write_report(&s3, &bucket, &[("succeeded", SUCCEEDED_CSV)]).await;
     // Same size, one byte different: only the MD5 can tell.
     let key = format!("batch-reports/job-{JOB}/results/{:040x}.csv", 0);
-    put(&s3, &bucket, &key, SUCCEEDED_CSV.replacen("200", "201", 1)).await;
-    let step = AuditReport::new(s3.clone());
+    put_object(&s3, &bucket, &key, SUCCEEDED_CSV.replacen("200", "201", 1)).await;
     let err = run(&step, input(&bucket, None)).await.unwrap_err();
     assert!(matches!(err, AuditError::ReportInvalid { .. }), "{err}");
     assert!(err.to_string().contains("MD5"), "{err}");
@@ -271,11 +230,10 @@ async fn corrupted_result_file_is_report_invalid() {
 #[tokio::test]
 async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    let step = AuditReport::new(s3.clone());
+    let (s3, bucket, step) = setup(&moto).await;
     let manifest_key = format!("batch-reports/job-{JOB}/manifest.json");
 
-    put(
+    put_object(
         &s3,
         &bucket,
         &manifest_key,
@@ -288,7 +246,7 @@ async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
     let manifest = json!({"Format": "Report_CSV_20180820", "Results": [{
         "TaskExecutionStatus": "succeeded", "Bucket": bucket,
         "MD5Checksum": "d41d8cd98f00b204e9800998ecf8427e", "Key": "batch-reports/nope.csv"}]});
-    put(&s3, &bucket, &manifest_key, manifest.to_string()).await;
+    put_object(&s3, &bucket, &manifest_key, manifest.to_string()).await;
     let err = run(&step, input(&bucket, None)).await.unwrap_err();
     assert!(
         matches!(&err, AuditError::ReportInvalid { key, .. } if key == "batch-reports/nope.csv"),
@@ -299,8 +257,7 @@ async fn malformed_manifest_or_missing_result_file_is_report_invalid() {
 #[tokio::test]
 async fn missing_report_is_an_error_for_a_complete_job_and_a_verdict_for_a_failed_one() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
-    let step = AuditReport::new(s3.clone());
+    let (s3, bucket, step) = setup(&moto).await;
 
     let err = run(&step, input(&bucket, Some(job("Complete", 3, 3, 0))))
         .await
@@ -322,17 +279,16 @@ async fn missing_report_is_an_error_for_a_complete_job_and_a_verdict_for_a_faile
         rec.findings
     );
     let stored: AuditRecord =
-        serde_json::from_slice(&get(&s3, &bucket, &rec.record.key).await).unwrap();
+        serde_json::from_slice(&get_object(&s3, &bucket, &rec.record.key).await).unwrap();
     assert_eq!(stored, rec);
 }
 
 #[tokio::test]
 async fn failed_job_with_a_report_is_failed_and_still_classified() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
+    let (s3, bucket, step) = setup(&moto).await;
     let csv = "lake-prod,k1,,failed,AccessDenied,403,Access Denied\nlake-prod,k2,,failed,500,InternalError,We encountered an internal error\n";
-    write_report(&s3, &bucket, "batch-reports", &[("failed", csv)]).await;
-    let step = AuditReport::new(s3.clone());
+    write_report(&s3, &bucket, &[("failed", csv)]).await;
     let rec = run(&step, input(&bucket, Some(job("Failed", 2, 0, 2))))
         .await
         .unwrap();
@@ -346,34 +302,18 @@ async fn failed_job_with_a_report_is_failed_and_still_classified() {
 #[tokio::test]
 async fn the_binary_reports_error_types_on_stdout() {
     let moto = Moto::start();
-    let (s3, bucket) = setup(&moto).await;
+    let (s3, bucket, _) = setup(&moto).await;
+    let env = moto.env();
     let run_bin = |event: Value| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_audit-report"))
-            .envs(moto.env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code(),
-            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
-        )
+        harness::run_step_binary(env!("CARGO_BIN_EXE_audit-report"), &env, event.to_string())
     };
-    let (code, out) = run_bin(input(&bucket, None));
+    let (code, out) = run_bin(input(&bucket, None)).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "ReportNotFound");
 
     let mut bad = input(&bucket, None);
     bad["report"]["bucket"] = json!(7);
-    let (code, out) = run_bin(bad);
+    let (code, out) = run_bin(bad).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "InvalidInput");
     assert!(
@@ -383,14 +323,8 @@ async fn the_binary_reports_error_types_on_stdout() {
             .contains("$.report.bucket")
     );
 
-    write_report(
-        &s3,
-        &bucket,
-        "batch-reports",
-        &[("succeeded", SUCCEEDED_CSV)],
-    )
-    .await;
-    let (code, out) = run_bin(input(&bucket, None));
+    write_report(&s3, &bucket, &[("succeeded", SUCCEEDED_CSV)]).await;
+    let (code, out) = run_bin(input(&bucket, None)).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["verdict"], "complete");
 }

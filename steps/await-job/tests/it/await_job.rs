@@ -3,15 +3,13 @@
 use std::sync::Arc;
 
 use await_job::{AwaitJob, AwaitJobError, Input, Output};
-use aws_sdk_s3control::types::{
-    JobManifest, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation, JobReport,
-    JobReportFormat, JobReportScope, S3CopyObjectOperation,
-};
+use aws_sdk_s3control::types::JobManifestFormat;
 use aws_smithy_mocks::{mock, mock_client};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
 use kit::{Step, StepError};
+use local_batch::testkit;
 use local_batch::{BatchConfig, RunningBatch};
 use tokio::sync::Semaphore;
 
@@ -50,7 +48,7 @@ async fn create(env: &Env, confirm: bool, etag: Option<&str>) -> String {
             .await
             .unwrap();
     }
-    let m = local_batch::testkit::write_csv_manifest(
+    let mut m = testkit::write_csv_manifest(
         &env.s3,
         &src,
         "manifest.csv",
@@ -59,54 +57,24 @@ async fn create(env: &Env, confirm: bool, etag: Option<&str>) -> String {
     )
     .await
     .unwrap();
-    env.control
-        .create_job()
-        .account_id(DEFAULT_ACCOUNT)
-        .client_request_token("t")
-        .confirmation_required(confirm)
-        .priority(10)
-        .role_arn("arn:aws:iam::123456789012:role/batch")
-        .operation(
-            JobOperation::builder()
-                .s3_put_object_copy(
-                    S3CopyObjectOperation::builder()
-                        .target_resource(format!("arn:aws:s3:::{src}"))
-                        .target_key_prefix("copy")
-                        .build(),
-                )
-                .build(),
-        )
-        .manifest(
-            JobManifest::builder()
-                .spec(
-                    JobManifestSpec::builder()
-                        .format(JobManifestFormat::S3BatchOperationsCsv20180820)
-                        .build()
-                        .unwrap(),
-                )
-                .location(
-                    JobManifestLocation::builder()
-                        .object_arn(&m.arn)
-                        .e_tag(etag.unwrap_or(&m.etag))
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .report(
-            JobReport::builder()
-                .enabled(true)
-                .bucket(format!("arn:aws:s3:::{src}"))
-                .prefix("reports")
-                .format(JobReportFormat::ReportCsv20180820)
-                .report_scope(JobReportScope::AllTasks)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .job_id
-        .unwrap()
+    if let Some(etag) = etag {
+        m.etag = etag.to_owned();
+    }
+    testkit::copy_job(
+        &env.control,
+        DEFAULT_ACCOUNT,
+        m.job_manifest(JobManifestFormat::S3BatchOperationsCsv20180820, &[]),
+        testkit::copy_into(&src).target_key_prefix("copy").build(),
+        &src,
+        "reports",
+    )
+    .client_request_token("t")
+    .confirmation_required(confirm)
+    .send()
+    .await
+    .unwrap()
+    .job_id
+    .unwrap()
 }
 
 fn input(job_id: &str) -> Input {

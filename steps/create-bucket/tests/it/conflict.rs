@@ -1,12 +1,14 @@
 //! Buckets that are not this backup's, and this backup's bucket asked for with other settings:
 //! refused before anything is changed.
 
+use aws_sdk_s3::types::ObjectLockRetentionMode;
 use create_bucket::{Conflict, CreateBucket, CreateBucketError, Setting};
-use harness::Moto;
+use harness::{Moto, bucket_names};
 use serde_json::{Value, json};
 
 use crate::support::{
-    KEY, READS_ONLY, ROLE, bucket_names, event, policy_of, run, stored, tag_as_this_backup, tags,
+    KEY, READS_ONLY, ROLE, create_with_object_lock, event, policy_of, put_default_retention, run,
+    stored, tag_as_this_backup, tags,
 };
 
 /// Another key in the bucket's region.
@@ -49,12 +51,7 @@ async fn a_bucket_of_ours_for_another_backup_is_a_conflict() {
     let moto = Moto::start();
     let s3 = moto.s3();
     let bucket = "lake-prod-31-mar-2021";
-    s3.create_bucket()
-        .bucket(bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    create_with_object_lock(&s3, bucket).await;
     let foreign = aws_sdk_s3::types::Tagging::builder()
         .tag_set(
             aws_sdk_s3::types::Tag::builder()
@@ -357,33 +354,9 @@ async fn a_setting_present_and_different_on_an_unfinished_bucket_is_a_conflict()
     let s3 = moto.s3();
     let bucket = "lake-prod-31-mar-2021";
     // An earlier run asked for GOVERNANCE/35 and stopped before its policy.
-    s3.create_bucket()
-        .bucket(bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    create_with_object_lock(&s3, bucket).await;
     tag_as_this_backup(&s3, bucket).await;
-    s3.put_object_lock_configuration()
-        .bucket(bucket)
-        .object_lock_configuration(
-            aws_sdk_s3::types::ObjectLockConfiguration::builder()
-                .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
-                .rule(
-                    aws_sdk_s3::types::ObjectLockRule::builder()
-                        .default_retention(
-                            aws_sdk_s3::types::DefaultRetention::builder()
-                                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
-                                .days(35)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    put_default_retention(&s3, bucket, ObjectLockRetentionMode::Governance, 35).await;
     let before = stored(&s3, bucket).await;
     assert!(!before.has_policy());
 

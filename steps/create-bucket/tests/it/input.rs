@@ -1,10 +1,10 @@
 //! Source names that need the naming rule, and input refused before any call to S3.
 
 use create_bucket::{CreateBucket, naming};
-use harness::Moto;
+use harness::{Moto, bucket_names};
 use serde_json::json;
 
-use crate::support::{assert_locked_down, bucket_names, event, run, tags};
+use crate::support::{assert_locked_down, event, run, tags};
 
 #[tokio::test]
 async fn dotted_and_long_source_names_get_valid_unique_names() {

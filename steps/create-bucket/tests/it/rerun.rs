@@ -3,17 +3,17 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
-    ObjectLockRule, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    ObjectLockRetentionMode, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use create_bucket::{CreateBucket, Setting};
-use harness::Moto;
+use harness::{Moto, bucket_names};
 use serde_json::json;
 
 use crate::support::{
-    KEY, READS_ONLY, ROLE, assert_locked_down, bucket_names, event, run, stored, tag_as_this_backup,
+    KEY, READS_ONLY, ROLE, assert_locked_down, create_with_object_lock, event,
+    put_default_retention, run, stored, tag_as_this_backup,
 };
 
 #[tokio::test]
@@ -56,12 +56,7 @@ async fn a_half_configured_bucket_is_finished() {
     let s3 = moto.s3();
     let bucket = "lake-prod-31-mar-2021";
     // An earlier attempt died after CreateBucket: Object Lock on, nothing else.
-    s3.create_bucket()
-        .bucket(bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    create_with_object_lock(&s3, bucket).await;
     let step = CreateBucket::new(moto.s3());
     let out = run(&step, event(json!({"kms_key_arn": KEY})))
         .await
@@ -190,26 +185,7 @@ async fn a_run_that_stopped_before_the_policy_is_finished_by_the_same_input() {
         .await
         .unwrap();
     put_encryption(&s3, bucket, Some(KEY)).await;
-    s3.put_object_lock_configuration()
-        .bucket(bucket)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Governance)
-                                .days(35)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    put_default_retention(&s3, bucket, ObjectLockRetentionMode::Governance, 35).await;
 
     let ev = event(json!({"kms_key_arn": KEY, "retention": {"mode": "GOVERNANCE", "days": 35}}));
     let step = CreateBucket::new(moto.s3());
@@ -234,12 +210,7 @@ async fn s3s_default_encryption_on_an_unfinished_bucket_becomes_the_requested_ke
     let s3 = moto.s3();
     let bucket = "lake-prod-31-mar-2021";
     // Created by an earlier attempt; SSE-S3 is what S3 gives every new bucket (moto does not).
-    s3.create_bucket()
-        .bucket(bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    create_with_object_lock(&s3, bucket).await;
     put_encryption(&s3, bucket, None).await;
     let out = run(
         &CreateBucket::new(moto.s3()),

@@ -1,7 +1,10 @@
 //! What the tests share: the event, running the step, and reading a bucket back through S3.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::types::ObjectLockEnabled;
+use aws_sdk_s3::types::{
+    DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+    ObjectLockRule,
+};
 use create_bucket::{CreateBucket, CreateBucketError, CreateBucketOutput};
 use kit::Step;
 use serde_json::{Value, json};
@@ -29,18 +32,6 @@ pub(crate) async fn run(
     ev: Value,
 ) -> Result<CreateBucketOutput, CreateBucketError> {
     step.handle(serde_json::from_value(ev).unwrap()).await
-}
-
-/// The buckets of the default account.
-pub(crate) async fn bucket_names(s3: &Client) -> Vec<String> {
-    s3.list_buckets()
-        .send()
-        .await
-        .unwrap()
-        .buckets()
-        .iter()
-        .filter_map(|b| b.name().map(str::to_owned))
-        .collect()
 }
 
 /// The bucket's tags, sorted; none if it has none.
@@ -283,6 +274,43 @@ pub(crate) async fn tag_as_this_backup(s3: &Client, bucket: &str) {
                 .tag_set(tag("tool", "lakevault"))
                 .build()
                 .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Creates `bucket` with Object Lock on and nothing else: what a run leaves that stopped right
+/// after CreateBucket.
+pub(crate) async fn create_with_object_lock(s3: &Client, bucket: &str) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Sets `bucket`'s default retention to `mode` for `days` (a run's Object Lock put).
+pub(crate) async fn put_default_retention(
+    s3: &Client,
+    bucket: &str,
+    mode: ObjectLockRetentionMode,
+    days: i32,
+) {
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder().mode(mode).days(days).build(),
+                        )
+                        .build(),
+                )
+                .build(),
         )
         .send()
         .await

@@ -1,9 +1,8 @@
 //! locate-manifest against moto, with deliveries written by the local inventory.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
-use harness::{Moto, counting_s3, unique_bucket};
+use harness::{Moto, counting_s3, get_object, put_object, unique_bucket};
 use kit::Day;
 use kit::entry::invoke;
 use lambda_runtime::Diagnostic;
@@ -32,7 +31,7 @@ async fn world() -> World {
         "table/_delta_log/00000000000000000000.json",
         "table/part 0.parquet",
     ] {
-        put(&s3, &src, k, k.as_bytes()).await;
+        put_object(&s3, &src, k, k.as_bytes()).await;
     }
     World { moto, s3, src, inv }
 }
@@ -65,35 +64,14 @@ impl World {
 
     /// Replaces manifest.json with `body` and writes a matching manifest.checksum.
     async fn rewrite_manifest(&self, r: &DeliveryReport, body: &[u8]) {
-        put(&self.s3, &self.inv, &r.manifest_key, body).await;
+        put_object(&self.s3, &self.inv, &r.manifest_key, body).await;
         let md5 = hex::encode(Md5::digest(body));
-        put(&self.s3, &self.inv, &r.checksum_key, md5.as_bytes()).await;
+        put_object(&self.s3, &self.inv, &r.checksum_key, md5.as_bytes()).await;
     }
 
     async fn manifest_json(&self, r: &DeliveryReport) -> Value {
-        serde_json::from_slice(&get(&self.s3, &self.inv, &r.manifest_key).await).unwrap()
+        serde_json::from_slice(&get_object(&self.s3, &self.inv, &r.manifest_key).await).unwrap()
     }
-}
-
-async fn put(s3: &Client, bucket: &str, key: &str, body: &[u8]) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body.to_vec()))
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn get(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    let o = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    o.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
 fn expect_error(r: Result<Value, Diagnostic>, error_type: &str) -> String {
@@ -216,7 +194,7 @@ async fn a_delivery_without_checksum_is_ignored() {
 async fn checksum_mismatch_is_invalid() {
     let w = world().await;
     let r = w.deliver(datetime!(2021-04-02 01:00 UTC)).await;
-    put(
+    put_object(
         &w.s3,
         &w.inv,
         &r.checksum_key,
@@ -261,7 +239,7 @@ async fn an_orc_manifest_is_refused_with_advice() {
 async fn truncated_json_is_invalid() {
     let w = world().await;
     let r = w.deliver(datetime!(2021-04-02 01:00 UTC)).await;
-    let raw = get(&w.s3, &w.inv, &r.manifest_key).await;
+    let raw = get_object(&w.s3, &w.inv, &r.manifest_key).await;
     w.rewrite_manifest(&r, &raw[..raw.len() / 2]).await;
     let msg = expect_error(w.run(w.event(Some("2021-03-31"))).await, "ManifestInvalid");
     assert!(msg.contains("not a valid S3 Inventory manifest"), "{msg}");
@@ -383,8 +361,8 @@ async fn four_hundred_days_of_history_cost_a_fixed_number_of_requests() {
                     "files": [{"key": format!("{base}data/{d}.csv.gz"), "size": 100, "MD5checksum": "0"}]});
                 let body = serde_json::to_vec(&m).unwrap();
                 let md5 = hex::encode(Md5::digest(&body));
-                put(&s3, &inv, &format!("{folder}manifest.json"), &body).await;
-                put(&s3, &inv, &format!("{folder}manifest.checksum"), md5.as_bytes()).await;
+                put_object(&s3, &inv, &format!("{folder}manifest.json"), &body).await;
+                put_object(&s3, &inv, &format!("{folder}manifest.checksum"), md5.as_bytes()).await;
                 Ok::<_, ()>(())
             }
         })
@@ -394,7 +372,7 @@ async fn four_hundred_days_of_history_cost_a_fixed_number_of_requests() {
         .unwrap();
     // And the data files' keys, which sort after every folder.
     for i in 0..50 {
-        put(&w.s3, &w.inv, &format!("{base}data/{i}.csv.gz"), b"x").await;
+        put_object(&w.s3, &w.inv, &format!("{base}data/{i}.csv.gz"), b"x").await;
     }
 
     let (s3, counter) = counting_s3(&w.moto);
@@ -444,43 +422,22 @@ async fn four_hundred_days_of_history_cost_a_fixed_number_of_requests() {
 async fn the_binary_reads_stdin_and_prints_json() {
     let w = world().await;
     let r = w.deliver(datetime!(2021-04-02 01:00 UTC)).await;
+    let env = w.moto.env();
     let run = |event: String| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_locate-manifest"))
-            .envs(w.moto.env())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code(), json)
+        harness::run_step_binary(env!("CARGO_BIN_EXE_locate-manifest"), &env, event)
     };
 
-    let (code, out) = run(w.event(Some("2021-03-31")).to_string());
+    let (code, out) = run(w.event(Some("2021-03-31")).to_string()).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["manifest"]["key"], r.manifest_key.as_str());
     assert_eq!(out["backup_date"], "2021-03-31");
 
-    let (code, out) = run(w.event(Some("2021-04-30")).to_string());
+    let (code, out) = run(w.event(Some("2021-04-30")).to_string()).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "ManifestNotReady", "{out}");
     assert!(out["errorMessage"].as_str().unwrap().contains("2021-05-02"));
 
-    let (code, out) = run(w.event(Some("2021-13-01")).to_string());
+    let (code, out) = run(w.event(Some("2021-13-01")).to_string()).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "InvalidInput");
     assert!(
@@ -490,7 +447,7 @@ async fn the_binary_reads_stdin_and_prints_json() {
             .contains("$.backup_date")
     );
 
-    let (code, out) = run("not json".to_owned());
+    let (code, out) = run("not json".to_owned()).await;
     assert_eq!(code, Some(1));
     assert_eq!(out["errorType"], "InvalidInput");
 }

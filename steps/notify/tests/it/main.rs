@@ -1,3 +1,4 @@
 //! notify's integration tests: one binary (the SDK is linked once per crate).
 
+mod corpus;
 mod moto;

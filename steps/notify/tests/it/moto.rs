@@ -1,63 +1,10 @@
 //! notify against moto: SNS topic → SQS subscriptions, one of them filtered on `outcome`.
 
 use harness::Moto;
+use harness::inbox::{drain, queue, subscribe, topic};
 use kit::Step;
 use notify::{Notify, NotifyError};
 use serde_json::{Value, json};
-
-struct Queue {
-    url: String,
-    arn: String,
-}
-
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Queue {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let arn =
-        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-    Queue { url, arn }
-}
-
-/// Every SNS envelope waiting in a queue (moto delivers synchronously on Publish).
-async fn drain(sqs: &aws_sdk_sqs::Client, q: &Queue) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let r = sqs
-            .receive_message()
-            .queue_url(&q.url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let msgs = r.messages();
-        if msgs.is_empty() {
-            return out;
-        }
-        for m in msgs {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(&q.url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
 
 fn audit_record(verdict: &str) -> Value {
     let empty = json!({"count": 0, "sample_keys": [], "error_codes": {}});
@@ -88,29 +35,14 @@ async fn publishes_subject_body_and_attributes_and_a_filter_selects_failures() {
     let conf = moto.sdk_config();
     let sns = kit::clients::sns(&conf);
     let sqs = aws_sdk_sqs::Client::new(&conf);
-    let topic = sns
-        .create_topic()
-        .name("lakevault-backups")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_owned();
+    let topic = topic(&sns, "lakevault-backups").await;
     let all = queue(&sqs, "everything").await;
     let pager = queue(&sqs, "failures-only").await;
     for (q, filter) in [(&all, None), (&pager, Some(r#"{"outcome": ["failed"]}"#))] {
-        let sub = sns
-            .subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(&q.arn)
-            .send()
-            .await
-            .unwrap();
+        let sub = subscribe(&sns, &topic, q).await;
         if let Some(f) = filter {
             sns.set_subscription_attributes()
-                .subscription_arn(sub.subscription_arn().unwrap())
+                .subscription_arn(sub)
                 .attribute_name("FilterPolicy")
                 .attribute_value(f)
                 .send()

@@ -8,6 +8,7 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use harness::{DEFAULT_ACCOUNT, Moto, unique_bucket};
 use kit::{Step, StepError};
+use local_batch::testkit;
 use local_batch::{BatchConfig, RunningBatch};
 use md5::Digest as _;
 use submit_job::{Input, ManifestRef, ReportTarget, SubmitJob, client_request_token, plan};
@@ -66,7 +67,7 @@ async fn snapshot_input(env: &Env) -> Input {
         .iter()
         .map(|k| ((*k).to_owned(), k.len() as i64))
         .collect();
-    let m = local_batch::testkit::write_inventory(s3, &inv, "inventory", &src, &listed, 2)
+    let m = testkit::write_inventory(s3, &inv, "inventory", &src, &listed, 2)
         .await
         .unwrap();
     Input {
@@ -90,27 +91,24 @@ async fn snapshot_input(env: &Env) -> Input {
     }
 }
 
+/// How many jobs the account has (one page: a test makes few).
+async fn job_count(control: &aws_sdk_s3control::Client) -> usize {
+    let jobs = control
+        .list_jobs()
+        .account_id(DEFAULT_ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    jobs.jobs().len()
+}
+
+/// Waits until the job has ended; its status.
 async fn wait_terminal(control: &aws_sdk_s3control::Client, id: &str) -> JobStatus {
-    for _ in 0..2000 {
-        let job = control
-            .describe_job()
-            .account_id(DEFAULT_ACCOUNT)
-            .job_id(id)
-            .send()
-            .await
-            .unwrap()
-            .job
-            .unwrap();
-        let s = job.status.unwrap();
-        if matches!(
-            s,
-            JobStatus::Complete | JobStatus::Failed | JobStatus::Cancelled
-        ) {
-            return s;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("job {id} did not finish");
+    testkit::wait_for_job(control, DEFAULT_ACCOUNT, id, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .status
+        .unwrap()
 }
 
 #[tokio::test]
@@ -159,14 +157,7 @@ async fn a_rerun_with_other_settings_is_a_job_conflict_and_changes_nothing() {
         assert!(err.to_string().contains("cancel"), "{err}");
     }
     // Nothing was created by the refused re-runs, and the same input still converges.
-    let jobs = env
-        .control
-        .list_jobs()
-        .account_id(DEFAULT_ACCOUNT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(jobs.jobs().len(), 1);
+    assert_eq!(job_count(&env.control).await, 1);
     let again = step.handle(input).await.unwrap();
     assert_eq!((again.job_id, again.created), (first.job_id, false));
 }
@@ -181,14 +172,7 @@ async fn submits_once_and_the_job_copies_the_snapshot() {
     let again = step.handle(input.clone()).await.unwrap();
     assert_eq!(again.job_id, first.job_id);
     assert!(!again.created);
-    let jobs = env
-        .control
-        .list_jobs()
-        .account_id(DEFAULT_ACCOUNT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(jobs.jobs().len(), 1);
+    assert_eq!(job_count(&env.control).await, 1);
 
     assert_eq!(
         wait_terminal(&env.control, &first.job_id).await,
@@ -227,36 +211,22 @@ async fn submits_once_and_the_job_copies_the_snapshot() {
     assert!(!step.handle(input.clone()).await.unwrap().created);
 
     // The report covers all tasks.
-    let manifest = env
-        .s3
-        .get_object()
-        .bucket(&input.report.bucket)
-        .key(format!("batch-reports/job-{}/manifest.json", first.job_id))
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let manifest = harness::get_object(
+        &env.s3,
+        &input.report.bucket,
+        &format!("batch-reports/job-{}/manifest.json", first.job_id),
+    )
+    .await;
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let results = manifest["Results"].as_array().unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["TaskExecutionStatus"], "succeeded");
-    let csv = env
-        .s3
-        .get_object()
-        .bucket(&input.report.bucket)
-        .key(results[0]["Key"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let csv = harness::get_object(
+        &env.s3,
+        &input.report.bucket,
+        results[0]["Key"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(
         results[0]["MD5Checksum"],
         hex::encode(md5::Md5::digest(&csv))
@@ -315,25 +285,16 @@ async fn the_binary_works_against_the_local_endpoint() {
         "storage_class": "GLACIER_IR",
         "extra": "ignored",
     });
-    // tokio's process API: the local service runs on this test's runtime and must keep serving.
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_submit-job"));
-    cmd.envs(env.moto.env())
-        .env("AWS_ENDPOINT_URL_S3_CONTROL", &env.batch.url)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(event.to_string().as_bytes()).await.unwrap();
-    }
-    let out = child.wait_with_output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Async: the local service runs on this test's runtime and must keep serving.
+    let mut env_vars = env.moto.env();
+    env_vars.push(("AWS_ENDPOINT_URL_S3_CONTROL".into(), env.batch.url.clone()));
+    let (code, v) = harness::run_step_binary(
+        env!("CARGO_BIN_EXE_submit-job"),
+        &env_vars,
+        event.to_string(),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["created"], true);
     let id = v["job_id"].as_str().unwrap();
     assert_eq!(wait_terminal(&env.control, id).await, JobStatus::Complete);
