@@ -74,7 +74,9 @@ pub(crate) async fn read_commit_time(
         }
     };
     let len = o.content_length();
-    let bytes = match kit::body::read_capped(o.body, len, MAX_COMMIT_BYTES).await {
+    // Under the SDK's operation deadline, like every small body a step reads whole.
+    let deadline = kit::clients::body_deadline(s3.config().timeout_config());
+    let bytes = match kit::body::read_capped(o.body, len, MAX_COMMIT_BYTES, deadline).await {
         Ok(b) => b,
         Err(kit::body::CappedReadError::TooLarge { limit }) => {
             return Ok(Err(format!("it is larger than {limit} bytes")));

@@ -66,7 +66,8 @@ async fn last_checkpoint_version(ctx: &Ctx<'_>, root: &str) -> Result<Option<u64
     {
         Ok(o) => {
             let len = o.content_length();
-            let bytes = kit::body::read_capped(o.body, len, 1024 * 1024)
+            let deadline = kit::clients::body_deadline(ctx.s3.config().timeout_config());
+            let bytes = kit::body::read_capped(o.body, len, 1024 * 1024, deadline)
                 .await
                 .unwrap_or_default();
             Ok(serde_json::from_slice::<serde_json::Value>(&bytes)
