@@ -130,6 +130,17 @@ pub const NOT_AN_EVENT: &[Case] = &[
     text("an event over 6 MiB", |t| with_first(t, &format!(r#""padding":"{}""#, "x".repeat(7 * MB))), "$"),
 ];
 
+/// Hostile texts every step meets the same way (issue 12, items 4 and 6): a syntax error names
+/// the whole document, a deep array is refused as an array before the parser's recursion limit,
+/// and a path in a message is cut like a value (a deep object, a megabyte key given twice).
+#[rustfmt::skip]
+pub const HOSTILE_TEXT: &[Case] = &[
+    text("single-quoted JSON", |t| t.replace('"', "'").into_bytes(), "$"),
+    text("a top-level array nested 200 deep", |_| format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes(), "$"),
+    text("an object nested 200 deep with long keys", |t| with_first(t, &format!(r#""deep":{}1{}"#, format!(r#"{{"{}":"#, "n".repeat(60)).repeat(200), "}".repeat(200))), "$.deep.*"),
+    text("a 1 MB key given twice", |t| { let k = "k".repeat(MB); with_first(t, &format!(r#""{k}":1,"{k}":2"#)) }, "$.k*"),
+];
+
 /// The source bucket (`$.source_bucket`), by `kit::validate`'s one rule (S3's rules for a bucket
 /// created today; legacy names refused): the same cases for every step that takes one.
 #[rustfmt::skip]
