@@ -238,21 +238,7 @@ fn check_partition(bucket: &str, region: Option<&str>) -> Result<(), InvalidInpu
     else {
         return Ok(());
     };
-    let Some(region) = region.filter(|r| validate::is_region(r)) else {
-        return Ok(());
-    };
-    let here = validate::Partition::of_region(region);
-    if partition == here {
-        Ok(())
-    } else {
-        Err(InvalidInput::new(
-            "$.report.bucket",
-            format!(
-                "the bucket ARN is in partition {partition}, the step reads in {region} ({here}); \
-                 give the bucket's name or an ARN of {here}"
-            ),
-        ))
-    }
+    validate::check_partition_matches("$.report.bucket", "the bucket ARN", partition, region)
 }
 
 /// The verdict and findings from the tally, the job summary and what the report held.

@@ -222,6 +222,31 @@ impl fmt::Display for Partition {
     }
 }
 
+/// Checks that an ARN's `partition` is the one of `region`, where the step runs (`what` names
+/// the resource in the message: "the role"). No region, or a malformed one, checks nothing: the
+/// SDK reports that itself.
+pub fn check_partition_matches(
+    path: &str,
+    what: &str,
+    partition: Partition,
+    region: Option<&str>,
+) -> Result<(), InvalidInput> {
+    let Some(region) = region.filter(|r| is_region(r)) else {
+        return Ok(());
+    };
+    let here = Partition::of_region(region);
+    if partition == here {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(
+            path,
+            format!(
+                "{what} is in partition {partition}, the step runs in {region} ({here}); give one of {here}"
+            ),
+        ))
+    }
+}
+
 /// True for a region name such as `us-east-1`, `us-gov-west-1`, `ap-southeast-5`: a two-letter
 /// area, lowercase words, then a number, hyphen-separated.
 pub fn is_region(region: &str) -> bool {
@@ -674,6 +699,18 @@ mod tests {
         assert_eq!(Partition::of_region("cn-north-1"), Partition::AwsCn);
         assert_eq!(Partition::of_region("us-gov-west-1"), Partition::AwsUsGov);
         assert_eq!(Partition::of_region("eu-west-1").as_str(), "aws");
+    }
+
+    #[test]
+    fn an_arn_of_another_partition_than_the_region_is_refused() {
+        assert!(
+            check_partition_matches("$.r", "the role", Partition::Aws, Some("eu-west-1")).is_ok()
+        );
+        assert!(check_partition_matches("$.r", "the role", Partition::AwsCn, None).is_ok());
+        let e = check_partition_matches("$.r", "the role", Partition::AwsCn, Some("us-east-1"))
+            .unwrap_err();
+        assert_eq!(e.path, "$.r");
+        assert!(e.message.contains("partition aws-cn"), "{e}");
     }
 
     #[test]

@@ -186,22 +186,8 @@ pub struct Plan {
 
 /// The job runs in the client's region: a role of another partition cannot be assumed there.
 fn check_partition(input: &Input, region: Option<&str>) -> Result<(), InvalidInput> {
-    let Some(region) = region.filter(|r| validate::is_region(r)) else {
-        return Ok(());
-    };
-    let here = validate::Partition::of_region(region);
     let role = validate::check_arn("$.role_arn", &input.role_arn, ArnKind::Role)?;
-    if role.partition != here {
-        return Err(InvalidInput::new(
-            "$.role_arn",
-            format!(
-                "the role is in partition {}, the job in {region} ({here}); give a role of the \
-                 backup account in {here}",
-                role.partition
-            ),
-        ));
-    }
-    Ok(())
+    validate::check_partition_matches("$.role_arn", "the role", role.partition, region)
 }
 
 /// An S3 ETag: 32 hex digits, or for a multipart upload 32 hex digits, `-` and the part count.
