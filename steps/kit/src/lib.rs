@@ -8,6 +8,7 @@ pub mod error;
 pub mod event;
 pub mod policy;
 pub mod record;
+pub mod restore;
 pub mod validate;
 pub mod verification;
 

@@ -2,9 +2,10 @@
 //!
 //! A snapshot has one job, and every setting of a job is fixed when it is created. A re-run with
 //! the same input finds that job and returns it; a re-run with *different* settings for the same
-//! snapshot (another report prefix, storage class, priority, Object Lock mode or date, role) must
-//! not silently return a job that does not do what was asked — audit-report, pointed at the new
-//! report prefix, would then fail with `ReportNotFound`. It is a `JobConflict` instead.
+//! snapshot (another report prefix, storage class, priority, Object Lock mode or date, role, or
+//! for a restore another target key prefix) must not silently return a job that does not do what
+//! was asked — audit-report, pointed at the new report prefix, would then fail with
+//! `ReportNotFound`. It is a `JobConflict` instead.
 
 use std::fmt;
 
@@ -29,6 +30,8 @@ pub struct Requested<'a> {
     pub storage_class: &'a str,
     /// Object Lock mode and retain-until date.
     pub lock: Option<(&'a str, DateTime)>,
+    /// `TargetKeyPrefix` of the copies (a restore's; none for a snapshot).
+    pub target_key_prefix: Option<&'a str>,
 }
 
 /// One setting in which the existing job differs from the request.
@@ -126,6 +129,12 @@ pub fn differences(job: &JobDescriptor, want: &Requested<'_>) -> Vec<Difference>
         "retain_until / object_lock_mode",
         lock_text(existing_lock),
         lock_text(want.lock),
+    );
+    let prefix_text = |p: Option<&str>| p.filter(|p| !p.is_empty()).unwrap_or("none").to_owned();
+    check(
+        "restore.target_key_prefix",
+        prefix_text(copy.and_then(|c| c.target_key_prefix())),
+        prefix_text(want.target_key_prefix),
     );
     out
 }

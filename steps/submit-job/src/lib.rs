@@ -4,9 +4,9 @@ pub mod conflict;
 
 use aws_sdk_s3control::primitives::DateTime;
 use aws_sdk_s3control::types::{
-    JobManifest, JobManifestFormat, JobManifestLocation, JobManifestSpec, JobOperation, JobReport,
-    JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation, S3ObjectLockMode,
-    S3StorageClass, S3Tag,
+    JobManifest, JobManifestFieldName, JobManifestFormat, JobManifestLocation, JobManifestSpec,
+    JobOperation, JobReport, JobReportFormat, JobReportScope, JobStatus, S3CopyObjectOperation,
+    S3ObjectLockMode, S3StorageClass, S3Tag,
 };
 use kit::validate::{self, ArnKind};
 use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
@@ -16,18 +16,20 @@ use sha2::{Digest, Sha256};
 
 pub use crate::conflict::{Difference, Requested};
 
-/// The snapshot to copy.
+/// The snapshot to copy (or, with `restore`, the snapshot's objects to restore).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct Input {
     /// The backup account that runs the job (12 digits).
     pub account_id: String,
-    /// The bucket being backed up.
+    /// The bucket being backed up; with `restore`, the snapshot bucket restored from.
     pub source_bucket: String,
     /// The day the snapshot is of.
     pub backup_date: Day,
-    /// The inventory `manifest.json` to copy from (locate-manifest's `manifest`).
+    /// The manifest to copy from: the inventory `manifest.json` (locate-manifest's `manifest`),
+    /// or with `restore` plan-restore's CSV manifest.
     pub manifest: ManifestRef,
-    /// The dated snapshot bucket (create-bucket's `bucket`).
+    /// The destination bucket: the dated snapshot bucket (create-bucket's `bucket`); with
+    /// `restore`, the bucket the table is restored into.
     pub snapshot_bucket: String,
     /// The role Batch Operations assumes (trusts `batchoperations.s3.amazonaws.com`).
     pub role_arn: String,
@@ -47,15 +49,65 @@ pub struct Input {
     /// Object Lock mode with `retain_until`: GOVERNANCE (default) or COMPLIANCE.
     #[serde(default)]
     pub object_lock_mode: Option<String>,
+    /// A restore's job instead of a snapshot's (the restore machine's `SubmitRestoreJob`):
+    /// a CSV manifest, no Object Lock, identified by the restore id.
+    #[serde(default)]
+    pub restore: Option<RestoreJob>,
 }
 
 /// The manifest object (extra fields such as `bucket` and `key` are accepted and ignored).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct ManifestRef {
-    /// `arn:aws:s3:::bucket/key` of the inventory `manifest.json`.
+    /// `arn:aws:s3:::bucket/key` of the manifest object.
     pub arn: String,
     /// Its ETag (quotes optional; they are stripped).
     pub etag: String,
+    /// `S3InventoryReport_CSV_20161130` (default: an inventory `manifest.json`) or
+    /// `S3BatchOperations_CSV_20180820` (a CSV of `Bucket,Key` rows, keys URL-encoded, no header).
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// What makes a job a restore's.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct RestoreJob {
+    /// plan-restore's `restore_id` (16 lowercase hex digits).
+    pub restore_id: String,
+    /// The folder prepended to every snapshot key (`TargetKeyPrefix`: `q` and key `k` give
+    /// `q/k`), without a leading or trailing `/`; null when the keys are restored as they are.
+    #[serde(default)]
+    pub target_key_prefix: Option<String>,
+}
+
+/// Manifest formats a job reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestFormat {
+    /// An S3 Inventory `manifest.json` (CSV inventories).
+    Inventory,
+    /// A Batch Operations CSV manifest of `Bucket,Key` rows.
+    Csv,
+}
+
+impl ManifestFormat {
+    /// The inventory format's name in CreateJob.
+    pub const INVENTORY: &'static str = "S3InventoryReport_CSV_20161130";
+    /// The CSV format's name in CreateJob.
+    pub const CSV: &'static str = "S3BatchOperations_CSV_20180820";
+
+    /// The name CreateJob takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inventory => Self::INVENTORY,
+            Self::Csv => Self::CSV,
+        }
+    }
+
+    fn sdk(self) -> JobManifestFormat {
+        match self {
+            Self::Inventory => JobManifestFormat::S3InventoryReportCsv20161130,
+            Self::Csv => JobManifestFormat::S3BatchOperationsCsv20180820,
+        }
+    }
 }
 
 /// Where Batch Operations writes its completion report.
@@ -94,8 +146,8 @@ pub enum SubmitJobError {
     /// for a different request). Not retried: fix the input or the configuration.
     #[error("S3 Control refused the job: {0}")]
     JobRejected(ServiceFailure),
-    /// A job of this snapshot exists with other settings than this input's (report prefix,
-    /// storage class, priority, Object Lock, role). Nothing was changed. Re-run with the job's
+    /// A job of this snapshot (or restore) exists with other settings than this input's (report
+    /// prefix, storage class, priority, Object Lock, role, target key prefix). Nothing was changed. Re-run with the job's
     /// settings, or cancel the job and re-run to make a new one with these.
     #[error(
         "job {job_id} already copies this snapshot, with other settings: {}. A snapshot's job is \
@@ -182,6 +234,12 @@ pub struct Plan {
     pub storage_class: String,
     /// Object Lock mode and retain-until.
     pub lock: Option<(String, DateTime)>,
+    /// How the manifest is read.
+    pub manifest_format: ManifestFormat,
+    /// `TargetKeyPrefix` of the copies (restores only).
+    pub target_key_prefix: Option<String>,
+    /// The job's tags (key, value).
+    pub tags: Vec<(&'static str, String)>,
 }
 
 /// The job runs in the client's region: a role of another partition cannot be assumed there.
@@ -298,11 +356,58 @@ pub fn plan_at(input: &Input, now: DateTime) -> Result<Plan, InvalidInput> {
             Some((mode, when))
         }
     };
+    let manifest_format = match input.manifest.format.as_deref() {
+        None | Some(ManifestFormat::INVENTORY) => ManifestFormat::Inventory,
+        Some(ManifestFormat::CSV) => ManifestFormat::Csv,
+        Some(other) => {
+            return Err(InvalidInput::new(
+                "$.manifest.format",
+                format!(
+                    "{} is not a manifest format: use {} (an inventory manifest.json, the \
+                     default) or {} (a CSV of Bucket,Key rows)",
+                    validate::quote(other),
+                    ManifestFormat::INVENTORY,
+                    ManifestFormat::CSV
+                ),
+            ));
+        }
+    };
+    let Some(restore) = &input.restore else {
+        let description = format!(
+            "lakevault snapshot of {} for {} into {} (manifest {etag})",
+            input.source_bucket, input.backup_date, input.snapshot_bucket
+        );
+        let identity = format!("{}|{}|{etag}", input.source_bucket, input.backup_date);
+        let tags = vec![
+            ("lakevault:source-bucket", input.source_bucket.clone()),
+            ("lakevault:backup-date", input.backup_date.to_string()),
+            ("lakevault:snapshot-bucket", input.snapshot_bucket.clone()),
+            ("lakevault:manifest-etag", etag.clone()),
+        ];
+        return Ok(Plan {
+            description,
+            identity,
+            etag,
+            priority,
+            storage_class,
+            lock,
+            manifest_format,
+            target_key_prefix: None,
+            tags,
+        });
+    };
+    check_restore(input, restore, manifest_format)?;
+    let id = &restore.restore_id;
     let description = format!(
-        "lakevault snapshot of {} for {} into {} (manifest {etag})",
-        input.source_bucket, input.backup_date, input.snapshot_bucket
+        "lakevault restore {id} of {} into {} (manifest {etag})",
+        input.source_bucket, input.snapshot_bucket
     );
-    let identity = format!("{}|{}|{etag}", input.source_bucket, input.backup_date);
+    let identity = format!("restore|{id}|{etag}");
+    let tags = vec![
+        ("lakevault:restore-id", id.clone()),
+        ("lakevault:snapshot-bucket", input.source_bucket.clone()),
+        ("lakevault:target-bucket", input.snapshot_bucket.clone()),
+    ];
     Ok(Plan {
         description,
         identity,
@@ -310,7 +415,78 @@ pub fn plan_at(input: &Input, now: DateTime) -> Result<Plan, InvalidInput> {
         priority,
         storage_class,
         lock,
+        manifest_format,
+        target_key_prefix: restore.target_key_prefix.clone(),
+        tags,
     })
+}
+
+/// A restore's own rules: a restore id, a CSV manifest, no Object Lock, a folder for a prefix.
+fn check_restore(
+    input: &Input,
+    restore: &RestoreJob,
+    format: ManifestFormat,
+) -> Result<(), InvalidInput> {
+    let id = &restore.restore_id;
+    if id.len() != 16 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(InvalidInput::new(
+            "$.restore.restore_id",
+            format!(
+                "{} is not a restore id (16 lowercase hex digits, plan-restore's restore_id)",
+                validate::quote(id)
+            ),
+        ));
+    }
+    if format != ManifestFormat::Csv {
+        return Err(InvalidInput::new(
+            "$.manifest.format",
+            format!(
+                "a restore copies the objects its plan lists: the manifest must be {} \
+                 (plan-restore's manifest), not {}",
+                ManifestFormat::CSV,
+                format.as_str()
+            ),
+        ));
+    }
+    for (path, given) in [
+        ("$.retain_until", input.retain_until.is_some()),
+        ("$.object_lock_mode", input.object_lock_mode.is_some()),
+    ] {
+        if given {
+            return Err(InvalidInput::new(
+                path,
+                "a restore copies into an ordinary bucket, without Object Lock: leave \
+                 retain_until and object_lock_mode out",
+            ));
+        }
+    }
+    if let Some(prefix) = &restore.target_key_prefix {
+        check_target_key_prefix("$.restore.target_key_prefix", prefix)?;
+    }
+    Ok(())
+}
+
+/// A `TargetKeyPrefix`: a key prefix, not empty, without a leading or trailing `/` (Batch
+/// Operations puts the `/` between it and each key).
+pub fn check_target_key_prefix(path: &str, prefix: &str) -> Result<(), InvalidInput> {
+    validate::check_key_prefix(path, prefix)?;
+    if prefix.is_empty() {
+        return Err(InvalidInput::new(
+            path,
+            "is empty; give null when the keys are restored as they are",
+        ));
+    }
+    if prefix.starts_with('/') || prefix.ends_with('/') {
+        return Err(InvalidInput::new(
+            path,
+            format!(
+                "{} starts or ends with '/'; give the folder without them (q, not /q/): the \
+                 copy of key k is q/k",
+                validate::quote(prefix)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The `ClientRequestToken` of attempt `n` (0 for the first; a new attempt after a job of the
@@ -396,6 +572,7 @@ impl SubmitJob {
             target_arn: format!("arn:aws:s3:::{}", input.snapshot_bucket),
             storage_class: &plan.storage_class,
             lock: plan.lock.as_ref().map(|(m, t)| (m.as_str(), *t)),
+            target_key_prefix: plan.target_key_prefix.as_deref(),
         };
         let differences = conflict::differences(job, &want);
         if differences.is_empty() {
@@ -431,14 +608,19 @@ impl Step for SubmitJob {
 
         let mut copy = S3CopyObjectOperation::builder()
             .target_resource(format!("arn:aws:s3:::{}", input.snapshot_bucket))
+            .set_target_key_prefix(plan.target_key_prefix.clone())
             .storage_class(S3StorageClass::from(plan.storage_class.as_str()));
         if let Some((mode, until)) = &plan.lock {
             copy = copy
                 .object_lock_mode(S3ObjectLockMode::from(mode.as_str()))
                 .object_lock_retain_until_date(*until);
         }
+        // A CSV manifest names its columns: plan-restore writes `Bucket,Key` rows.
+        let fields = (plan.manifest_format == ManifestFormat::Csv)
+            .then(|| vec![JobManifestFieldName::Bucket, JobManifestFieldName::Key]);
         let manifest_spec = JobManifestSpec::builder()
-            .format(JobManifestFormat::S3InventoryReportCsv20161130)
+            .format(plan.manifest_format.sdk())
+            .set_fields(fields)
             .build()
             .map_err(SubmitJobError::unbuildable)?;
         let location = JobManifestLocation::builder()
@@ -453,12 +635,11 @@ impl Step for SubmitJob {
                 .build()
                 .map_err(SubmitJobError::unbuildable)
         };
-        let tags = vec![
-            tag("lakevault:source-bucket", &input.source_bucket)?,
-            tag("lakevault:backup-date", &input.backup_date.to_string())?,
-            tag("lakevault:snapshot-bucket", &input.snapshot_bucket)?,
-            tag("lakevault:manifest-etag", &plan.etag)?,
-        ];
+        let tags = plan
+            .tags
+            .iter()
+            .map(|(k, v)| tag(k, v))
+            .collect::<Result<Vec<_>, _>>()?;
         let out = self
             .s3control
             .create_job()
@@ -500,7 +681,14 @@ impl Step for SubmitJob {
                 message: "CreateJob answered without a job id".to_owned(),
             })
         })?;
-        tracing::info!(%job_id, attempt = dead, source = %input.source_bucket, date = %input.backup_date, "job created");
+        tracing::info!(
+            %job_id,
+            attempt = dead,
+            source = %input.source_bucket,
+            date = %input.backup_date,
+            restore_id = input.restore.as_ref().map(|r| r.restore_id.as_str()),
+            "job created"
+        );
         Ok(Output {
             job_id,
             created: true,

@@ -34,6 +34,8 @@ impl corpus::World for World {
         "Input",
         "ManifestRef",
         "ReportTarget",
+        "RestoreJob",
+        "ManifestFormat",
         "DateTime",
         "SubmitJob",
     ];
@@ -133,6 +135,70 @@ async fn world() -> World {
     }
 }
 
+const RESTORE_ID: &str = "3f2a9c0d1e4b5a67";
+
+/// Moto with a snapshot bucket holding a table, plan-restore's CSV manifest of it, an empty
+/// destination bucket; the local Batch Operations; and the event that creates the restore's job.
+async fn restore_world() -> World {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    for b in [
+        "lake-prod-31-mar-2021",
+        "lake-prod-restored",
+        "backup-reports",
+    ] {
+        s3.create_bucket()
+            .bucket(b)
+            .send()
+            .await
+            .expect("CreateBucket");
+    }
+    let keys = [
+        "events/part-0.parquet".to_owned(),
+        "events/_delta_log/00000000000000000000.json".to_owned(),
+    ];
+    for k in &keys {
+        s3.put_object()
+            .bucket("lake-prod-31-mar-2021")
+            .key(k)
+            .body(k.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("PutObject");
+    }
+    let m = local_batch::testkit::write_csv_manifest(
+        &s3,
+        "backup-reports",
+        &format!("reports/restore-{RESTORE_ID}/manifest.csv"),
+        "lake-prod-31-mar-2021",
+        &keys,
+    )
+    .await
+    .expect("a CSV manifest");
+    let batch = local_batch::spawn(BatchConfig::new(s3.clone()))
+        .await
+        .expect("the local Batch Operations");
+    let control = batch.s3control(&moto.sdk_config());
+    World {
+        step: SubmitJob::new(control.clone()),
+        base: json!({
+            "account_id": DEFAULT_ACCOUNT,
+            "source_bucket": "lake-prod-31-mar-2021",
+            "backup_date": "2021-03-31",
+            "manifest": {"arn": m.arn, "etag": m.etag, "bucket": m.bucket, "key": m.key,
+                         "format": "S3BatchOperations_CSV_20180820"},
+            "snapshot_bucket": "lake-prod-restored",
+            "role_arn": ROLE,
+            "report": {"bucket": "backup-reports", "prefix": format!("reports/restore-{RESTORE_ID}")},
+            "priority": 10,
+            "restore": {"restore_id": RESTORE_ID, "target_key_prefix": "restored"}
+        }),
+        control,
+        batch,
+        moto,
+    }
+}
+
 const HEX_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
 // One case per line: a table reads better than rustfmt's one argument per line.
@@ -217,6 +283,47 @@ const HOSTILE: &[Case] = &[
     // Items 5 and 7: a role of another partition than the job's region (us-east-1).
     set("a role in aws-cn for a job in us-east-1", "/role_arn", || json!("arn:aws-cn:iam::123456789012:role/lakevault-batch"), "$.role_arn"),
 ];
+
+/// A restore's rules: its id, a CSV manifest, no Object Lock, a folder for the target key prefix.
+#[rustfmt::skip]
+const RESTORE: &[Case] = &[
+    // Types.
+    set("a string for the restore", "/restore", || json!(RESTORE_ID), "$.restore"),
+    set("an array for the restore", "/restore", || json!([RESTORE_ID, "restored"]), "$.restore"),
+    set("a number for the restore id", "/restore/restore_id", || json!(3_210_987_654_321_u64), "$.restore.restore_id"),
+    set("an array for the target key prefix", "/restore/target_key_prefix", || json!(["restored"]), "$.restore.target_key_prefix"),
+    set("a number for the manifest format", "/manifest/format", || json!(20_180_820), "$.manifest.format"),
+    Case { name: "no restore id", event: Event::Without("/restore/restore_id"), error_type: "InvalidInput", path: "$.restore" },
+    // The restore id.
+    set("an empty restore id", "/restore/restore_id", || json!(""), "$.restore.restore_id"),
+    set("a 15-digit restore id", "/restore/restore_id", || json!("3f2a9c0d1e4b5a6"), "$.restore.restore_id"),
+    set("an uppercase restore id", "/restore/restore_id", || json!("3F2A9C0D1E4B5A67"), "$.restore.restore_id"),
+    set("a restore id that is not hex", "/restore/restore_id", || json!("restore-events-1"), "$.restore.restore_id"),
+    set("a 1 MB restore id", "/restore/restore_id", || json!("a".repeat(MB)), "$.restore.restore_id"),
+    // The manifest: plan-restore's CSV only.
+    Case { name: "no manifest format", event: Event::Without("/manifest/format"), error_type: "InvalidInput", path: "$.manifest.format" },
+    set("an inventory manifest for a restore", "/manifest/format", || json!("S3InventoryReport_CSV_20161130"), "$.manifest.format"),
+    set("the manifest generator's format", "/manifest/format", || json!("S3InventoryReport_CSV_20211130"), "$.manifest.format"),
+    set("a lowercase manifest format", "/manifest/format", || json!("s3batchoperations_csv_20180820"), "$.manifest.format"),
+    set("a 1 MB manifest format", "/manifest/format", || json!("C".repeat(MB)), "$.manifest.format"),
+    // No Object Lock.
+    set("retain_until for a restore", "/retain_until", || json!("2099-12-31T00:00:00Z"), "$.retain_until"),
+    // The target key prefix: a folder, without '/' at either end.
+    set("an empty target key prefix", "/restore/target_key_prefix", || json!(""), "$.restore.target_key_prefix"),
+    set("a target key prefix of /", "/restore/target_key_prefix", || json!("/"), "$.restore.target_key_prefix"),
+    set("a leading / in the target key prefix", "/restore/target_key_prefix", || json!("/restored"), "$.restore.target_key_prefix"),
+    set("a trailing / in the target key prefix", "/restore/target_key_prefix", || json!("restored/"), "$.restore.target_key_prefix"),
+    set("a newline in the target key prefix", "/restore/target_key_prefix", || json!("restored\n"), "$.restore.target_key_prefix"),
+    set("a NUL in the target key prefix", "/restore/target_key_prefix", || json!("re\u{0}stored"), "$.restore.target_key_prefix"),
+    set("a 1 MB target key prefix", "/restore/target_key_prefix", || json!("p".repeat(MB)), "$.restore.target_key_prefix"),
+    // Last: accepted cases would create a job the later ones meet; object_lock_mode alone.
+    set("object_lock_mode for a restore", "/object_lock_mode", || json!("GOVERNANCE"), "$.object_lock_mode"),
+];
+
+#[tokio::test]
+async fn bad_restore_inputs_are_refused_with_their_path_and_nothing_changed() {
+    corpus::refused_and_nothing_changed(&restore_world().await, RESTORE).await;
+}
 
 #[tokio::test]
 async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_changed() {

@@ -14,14 +14,14 @@ use md5::Digest as _;
 use submit_job::{Input, ManifestRef, ReportTarget, SubmitJob, client_request_token, plan};
 use tokio::sync::Semaphore;
 
-struct Env {
-    moto: Moto,
-    batch: RunningBatch,
-    s3: aws_sdk_s3::Client,
-    control: aws_sdk_s3control::Client,
+pub(crate) struct Env {
+    pub(crate) moto: Moto,
+    pub(crate) batch: RunningBatch,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) control: aws_sdk_s3control::Client,
 }
 
-async fn setup(gate: Option<Arc<Semaphore>>) -> Env {
+pub(crate) async fn setup(gate: Option<Arc<Semaphore>>) -> Env {
     let moto = Moto::start();
     let s3 = moto.s3();
     let mut config = BatchConfig::new(s3.clone());
@@ -77,6 +77,7 @@ async fn snapshot_input(env: &Env) -> Input {
         manifest: ManifestRef {
             arn: m.arn,
             etag: format!("\"{}\"", m.etag),
+            format: None,
         },
         snapshot_bucket: snap,
         role_arn: "arn:aws:iam::123456789012:role/lakevault-batch".into(),
@@ -88,11 +89,12 @@ async fn snapshot_input(env: &Env) -> Input {
         storage_class: None,
         retain_until: None,
         object_lock_mode: None,
+        restore: None,
     }
 }
 
 /// How many jobs the account has (one page: a test makes few).
-async fn job_count(control: &aws_sdk_s3control::Client) -> usize {
+pub(crate) async fn job_count(control: &aws_sdk_s3control::Client) -> usize {
     let jobs = control
         .list_jobs()
         .account_id(DEFAULT_ACCOUNT)
@@ -103,7 +105,7 @@ async fn job_count(control: &aws_sdk_s3control::Client) -> usize {
 }
 
 /// Waits until the job has ended; its status.
-async fn wait_terminal(control: &aws_sdk_s3control::Client, id: &str) -> JobStatus {
+pub(crate) async fn wait_terminal(control: &aws_sdk_s3control::Client, id: &str) -> JobStatus {
     testkit::wait_for_job(control, DEFAULT_ACCOUNT, id, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -309,7 +311,7 @@ async fn the_binary_works_against_the_local_endpoint() {
     assert_eq!(h.storage_class().map(|s| s.as_str()), Some("GLACIER_IR"));
 }
 
-fn base_input() -> Input {
+pub(crate) fn base_input() -> Input {
     Input {
         account_id: DEFAULT_ACCOUNT.into(),
         source_bucket: "lake-prod".into(),
@@ -318,6 +320,7 @@ fn base_input() -> Input {
             arn: "arn:aws:s3:::inv/inventory/lake-prod/daily/2021-04-02T00-00Z/manifest.json"
                 .into(),
             etag: "\"0cc175b9c0f1b6a831c399e269772661\"".into(),
+            format: None,
         },
         snapshot_bucket: "lake-prod-31-mar-2021".into(),
         role_arn: "arn:aws:iam::123456789012:role/batch".into(),
@@ -329,6 +332,7 @@ fn base_input() -> Input {
         storage_class: None,
         retain_until: None,
         object_lock_mode: None,
+        restore: None,
     }
 }
 
@@ -406,7 +410,7 @@ fn bad_input_names_the_field() {
     assert_eq!(plan(&i).unwrap().lock.unwrap().0, "GOVERNANCE");
 }
 
-fn xml_error(status: u16, code: &str) -> Response {
+pub(crate) fn xml_error(status: u16, code: &str) -> Response {
     Response::new(
         StatusCode::try_from(status).unwrap(),
         SdkBody::from(format!(
