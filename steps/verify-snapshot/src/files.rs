@@ -84,6 +84,11 @@ impl Sizes {
         Ok(())
     }
 
+    /// The size found for `key` (`None`: not there, or not asked about yet).
+    pub(crate) fn size_of(&self, key: &str) -> Option<u64> {
+        self.known.get(key).copied().flatten()
+    }
+
     /// Takes the sizes of the listed objects that were asked about.
     pub(crate) fn absorb<'a>(
         &mut self,

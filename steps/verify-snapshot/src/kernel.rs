@@ -99,6 +99,12 @@ pub(crate) struct VersionFiles {
     pub(crate) with_deletion_vectors: u64,
     /// The protocol at this version.
     pub(crate) protocol: Protocol,
+    /// The log objects the kernel replayed for this version (object key → size as listed):
+    /// the checkpoint's parts, the commits after it up to the version, and the version's own
+    /// commit. Compaction files are left out (the commits they summarise are all listed too).
+    pub(crate) log: BTreeMap<String, u64>,
+    /// The checkpoint the replay started from (`None`: from commit 0).
+    pub(crate) checkpoint_version: Option<u64>,
 }
 
 struct Visit {
@@ -245,7 +251,10 @@ pub(crate) fn read_version(
             .map(|f| f.as_ref().to_owned())
             .collect(),
     };
-    let scan = snapshot.scan_builder().build().map_err(|e| e.to_string())?;
+    let scan = Arc::clone(&snapshot)
+        .scan_builder()
+        .build()
+        .map_err(|e| e.to_string())?;
     let bucket_prefix = format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default());
     let mut visit = Visit {
         table: url.clone(),
@@ -263,6 +272,31 @@ pub(crate) fn read_version(
             .visit_rows_of(&meta.scan_files)
             .map_err(|e| e.to_string())?;
     }
+    // The log segment is the kernel's own choice of files for this version: what a restore of
+    // exactly this version must copy.
+    let segment = snapshot.log_segment();
+    let mut log = BTreeMap::new();
+    let listed = &segment.listed;
+    for p in listed
+        .checkpoint_parts
+        .iter()
+        .chain(listed.ascending_commit_files.iter())
+        .chain(listed.latest_commit_file.iter())
+    {
+        if p.version > version {
+            continue;
+        }
+        match visit.key_of(&p.location.location) {
+            Some(key) => {
+                log.insert(key, p.location.size);
+            }
+            None => visit.bad.push(format!(
+                "log file {} is outside the table",
+                p.location.location
+            )),
+        }
+    }
+    let checkpoint_version = segment.checkpoint_version;
     if let Some(first) = visit.bad.first() {
         return Err(format!(
             "{} action(s) cannot be checked (first: {first})",
@@ -275,6 +309,8 @@ pub(crate) fn read_version(
         outside: visit.outside,
         with_deletion_vectors: visit.dvs,
         protocol,
+        log,
+        checkpoint_version,
     })
 }
 

@@ -7,6 +7,7 @@ mod discover;
 mod files;
 mod kernel;
 mod log;
+mod open;
 pub mod report;
 mod store;
 mod table;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::commits::MAX_COMMIT_BYTES;
 pub use crate::discover::MAX_DIRECTORIES;
 pub use crate::files::{HEAD_LIMIT, MISSING_SAMPLES};
+pub use crate::open::{LogBounds, OpenBucket, VersionContents, VersionState};
 pub use crate::report::{TableReport, TableVerdict, TablesRecord};
 pub use crate::table::{MAX_COMMITS_DATED, MAX_WALK_BACK};
 

@@ -31,8 +31,33 @@ pub(crate) struct Ctx<'a> {
     pub(crate) date_end_ms: i64,
 }
 
+/// Every object under `prefix`: key → size.
+pub(crate) async fn list_prefix(
+    ctx: &Ctx<'_>,
+    prefix: &str,
+) -> Result<BTreeMap<String, u64>, VerifyError> {
+    let mut out = BTreeMap::new();
+    let mut pages = ctx
+        .s3
+        .list_objects_v2()
+        .bucket(ctx.bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| VerifyError::from(kit::classify("ListObjectsV2", e)))?;
+        for o in page.contents() {
+            if let Some(k) = o.key() {
+                let size = o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                out.insert(k.to_owned(), size);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Lists `<root>_delta_log/` (recursively: sidecars included).
-async fn list_log(ctx: &Ctx<'_>, root: &str) -> Result<LogListing, VerifyError> {
+pub(crate) async fn list_log(ctx: &Ctx<'_>, root: &str) -> Result<LogListing, VerifyError> {
     let prefix = format!("{root}_delta_log/");
     let mut names = Vec::new();
     let mut pages = ctx
