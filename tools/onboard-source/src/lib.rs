@@ -10,9 +10,13 @@ mod statement;
 pub use error::OnboardError;
 pub use inventory::{INVENTORY_FIELDS, InventorySummary, desired_inventory};
 pub use report::{Change, Report};
-pub use request::{DEFAULT_CONFIGURATION_ID, DEFAULT_PREFIX, InventoryTarget, Request, RoleArn};
+pub use request::{
+    DEFAULT_CONFIGURATION_ID, DEFAULT_PREFIX, InventoryTarget, Request, RestoreGrant, RoleArn,
+    SourceSide,
+};
 pub use run::Onboarder;
 pub use statement::{
-    POLICY_MAX_BYTES, PolicyPlan, PolicyProblem, SOURCE_READ_ACTIONS, STATEMENT_SID, plan_policy,
-    read_statement,
+    POLICY_MAX_BYTES, PolicyPlan, PolicyProblem, RESTORE_LIST_SID, RESTORE_READ_SID,
+    RESTORE_WRITE_ACTIONS, RESTORE_WRITE_SID, SOURCE_READ_ACTIONS, STATEMENT_SID, StatementChange,
+    plan_policy, read_statement, restore_statements,
 };

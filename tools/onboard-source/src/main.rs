@@ -1,33 +1,45 @@
-//! The onboard-source command: parses the flags, onboards each `--bucket`, prints one JSON line
-//! per bucket (exit 1 if any failed, 2 for a malformed flag).
+//! The onboard-source command: parses the flags, onboards each `--bucket` (a source bucket, a
+//! restore target, or both), prints one JSON line per bucket (exit 1 if any failed, 2 for a
+//! malformed flag).
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
+use kit::error::InvalidInput;
 use kit::error::StepError;
-use onboard_source::{DEFAULT_CONFIGURATION_ID, DEFAULT_PREFIX, Onboarder, Request, RoleArn};
+use onboard_source::{
+    DEFAULT_CONFIGURATION_ID, DEFAULT_PREFIX, Onboarder, Request, RestoreGrant, RoleArn,
+};
 
-/// Prepares existing source buckets for lakevault: a daily CSV S3 Inventory delivering into the
-/// backup account, and read access for its S3 Batch Operations role merged into each bucket's
-/// policy (statement Sid LakevaultBatchOperationsRead; every other statement kept).
+/// Prepares existing buckets for lakevault, idempotently.
 ///
-/// Run with credentials of the SOURCE account, in the buckets' region. Idempotent: what already
+/// A source bucket (--role-arn): a daily CSV S3 Inventory delivering into the backup account, and
+/// read access for its S3 Batch Operations role merged into the bucket's policy (statement Sid
+/// LakevaultBatchOperationsRead). A restore target (--restore-role-arn with
+/// --plan-restore-role-arn and --verify-restore-role-arn): write access for the restore batch
+/// role, listing for plan-restore and verify-restore, reading for verify-restore (Sids
+/// LakevaultRestoreWrite, LakevaultRestoreList, LakevaultRestoreRead). Every other statement is
+/// kept.
+///
+/// Run with credentials of the bucket's account, in the buckets' region. Idempotent: what already
 /// matches is left alone. Prints one JSON line per bucket; exits 1 if any bucket failed.
-/// The backup stack's output OnboardSourceCommand holds the flags for your deployment.
+/// The backup stack's outputs OnboardSourceCommand and OnboardRestoreTargetCommand hold the flags
+/// for your deployment.
 #[derive(Debug, Parser)]
 #[command(name = "onboard-source", version)]
+#[command(group(ArgGroup::new("side").args(["role_arn", "restore_role_arn"]).required(true).multiple(true)))]
 struct Args {
-    /// A source bucket (repeat for several).
+    /// A bucket (repeat for several).
     #[arg(long = "bucket", required = true, value_name = "NAME")]
     buckets: Vec<String>,
-    /// The backup stack's BatchOperationsRoleArn output.
+    /// The backup stack's BatchOperationsRoleArn output: onboard a source bucket.
     #[arg(long, value_name = "ARN")]
-    role_arn: String,
-    /// The backup stack's InventoryBucketName output.
-    #[arg(long, value_name = "NAME", required_unless_present = "print_statement")]
+    role_arn: Option<String>,
+    /// The backup stack's InventoryBucketName output (with --role-arn).
+    #[arg(long, value_name = "NAME")]
     inventory_bucket: Option<String>,
     /// Account of the inventory bucket [default: the role's account].
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", requires = "role_arn")]
     inventory_account: Option<String>,
     /// The backup stack's InventoryPrefix.
     #[arg(long, default_value = DEFAULT_PREFIX)]
@@ -35,40 +47,103 @@ struct Args {
     /// The backup stack's InventoryConfigurationId.
     #[arg(long, default_value = DEFAULT_CONFIGURATION_ID)]
     id: String,
+    /// The backup stack's RestoreBatchRoleArn output: make the bucket a restore target.
+    #[arg(
+        long,
+        value_name = "ARN",
+        requires_all = ["plan_restore_role_arn", "verify_restore_role_arn"]
+    )]
+    restore_role_arn: Option<String>,
+    /// The backup stack's PlanRestoreRoleArn output (with --restore-role-arn).
+    #[arg(long, value_name = "ARN", requires = "restore_role_arn")]
+    plan_restore_role_arn: Option<String>,
+    /// The backup stack's VerifyRestoreRoleArn output (with --restore-role-arn).
+    #[arg(long, value_name = "ARN", requires = "restore_role_arn")]
+    verify_restore_role_arn: Option<String>,
+    /// Let restores write (and verify-restore read) only keys under this folder, e.g. restored/
+    /// [default: the whole bucket].
+    #[arg(long, value_name = "PREFIX", requires = "restore_role_arn")]
+    restore_prefix: Option<String>,
     /// Refuse buckets not owned by this account (S3 checks it on every call).
     #[arg(long, value_name = "ID")]
     expected_owner: Option<String>,
     /// Read and report what would change; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print the policy statement for each bucket and exit (for policies managed elsewhere).
+    /// Print the policy statements for each bucket and exit (for policies managed elsewhere).
     #[arg(long)]
     print_statement: bool,
+}
+
+/// The restore grant of the flags, if asked for.
+fn restore_grant(args: &Args) -> Result<Option<RestoreGrant>, InvalidInput> {
+    let Some(restore) = &args.restore_role_arn else {
+        return Ok(None);
+    };
+    // clap makes the two others required with --restore-role-arn.
+    RestoreGrant::new(
+        restore,
+        args.plan_restore_role_arn.as_deref().unwrap_or_default(),
+        args.verify_restore_role_arn.as_deref().unwrap_or_default(),
+        args.restore_prefix.as_deref(),
+    )
+    .map(Some)
+}
+
+/// The request of the flags: a source bucket (`--role-arn`), a restore target, or both.
+fn request(args: &Args, restore: Option<RestoreGrant>) -> Result<Request, InvalidInput> {
+    let Some(role_arn) = &args.role_arn else {
+        let grant = restore.ok_or_else(|| {
+            InvalidInput::new("--role-arn", "give --role-arn, --restore-role-arn or both")
+        })?;
+        return Request::restore_target(grant, args.expected_owner.as_deref());
+    };
+    let Some(inventory_bucket) = &args.inventory_bucket else {
+        return Err(InvalidInput::new(
+            "--inventory-bucket",
+            "required with --role-arn: give the backup stack's InventoryBucketName output",
+        ));
+    };
+    let request = Request::new(
+        role_arn,
+        inventory_bucket,
+        args.inventory_account.as_deref(),
+        &args.prefix,
+        &args.id,
+        args.expected_owner.as_deref(),
+    )?;
+    Ok(match restore {
+        Some(grant) => request.with_restore(grant),
+        None => request,
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     kit::entry::init_tracing(false);
     let args = Args::parse();
+    let restore = match restore_grant(&args) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e),
+    };
     if args.print_statement {
-        return match RoleArn::parse(&args.role_arn) {
-            Ok(role) => {
-                for bucket in &args.buckets {
-                    println!("{:#}", onboard_source::read_statement(&role, bucket));
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => usage_error(&e),
+        let role = match args.role_arn.as_deref().map(RoleArn::parse).transpose() {
+            Ok(r) => r,
+            Err(e) => return usage_error(&e),
         };
+        for bucket in &args.buckets {
+            if let Some(role) = &role {
+                println!("{:#}", onboard_source::read_statement(role, bucket));
+            }
+            if let Some(grant) = &restore {
+                for statement in onboard_source::restore_statements(grant, bucket) {
+                    println!("{statement:#}");
+                }
+            }
+        }
+        return ExitCode::SUCCESS;
     }
-    let request = match Request::new(
-        &args.role_arn,
-        args.inventory_bucket.as_deref().unwrap_or_default(),
-        args.inventory_account.as_deref(),
-        &args.prefix,
-        &args.id,
-        args.expected_owner.as_deref(),
-    ) {
+    let request = match request(&args, restore) {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };
@@ -102,7 +177,7 @@ async fn main() -> ExitCode {
     }
 }
 
-fn usage_error(e: &kit::error::InvalidInput) -> ExitCode {
+fn usage_error(e: &InvalidInput) -> ExitCode {
     eprintln!("onboard-source: {e}");
     ExitCode::from(2)
 }

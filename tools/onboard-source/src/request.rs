@@ -23,8 +23,13 @@ pub struct RoleArn {
 impl RoleArn {
     /// Parses `arn:<partition>:iam::<account>:role/[<path>/]<name>` ([`kit::validate`]'s rules).
     pub fn parse(arn: &str) -> Result<Self, InvalidInput> {
-        let role = validate::check_arn("--role-arn", arn, ArnKind::Role)
-            .map_err(|e| hint(e, "pass the backup stack's BatchOperationsRoleArn output"))?;
+        Self::parse_flag("--role-arn", arn, "BatchOperationsRoleArn")
+    }
+
+    /// As [`RoleArn::parse`], for the flag `flag` that takes the backup stack's output `output`.
+    pub fn parse_flag(flag: &str, arn: &str, output: &str) -> Result<Self, InvalidInput> {
+        let role = validate::check_arn(flag, arn, ArnKind::Role)
+            .map_err(|e| hint(e, &format!("pass the backup stack's {output} output")))?;
         Ok(Self {
             arn: arn.to_owned(),
             partition: role.partition,
@@ -51,20 +56,137 @@ pub struct InventoryTarget {
     pub configuration_id: String,
 }
 
-/// One onboarding, as given on the command line; every value checked.
+/// The backup side of a source bucket: the read grant for the batch role, the inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub struct SourceSide {
     /// The backup account's S3 Batch Operations role.
     pub role: RoleArn,
     /// Where the inventory goes.
     pub inventory: InventoryTarget,
+}
+
+/// The restore side of a restore target bucket: who may write restored tables into it, and who
+/// may list and read it to plan and verify a restore. All three roles are the backup stack's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreGrant {
+    /// The stack's RestoreBatchRoleArn: writes the restored objects.
+    pub restore_role: RoleArn,
+    /// The stack's PlanRestoreRoleArn: lists the target (is it empty?).
+    pub plan_role: RoleArn,
+    /// The stack's VerifyRestoreRoleArn: lists and reads the restored table.
+    pub verify_role: RoleArn,
+    /// Keys the restore may write and verify-restore may read: those starting with this (empty:
+    /// the whole bucket; else it ends with `/`).
+    pub prefix: String,
+}
+
+impl RestoreGrant {
+    /// Checks the flags: three role ARNs of one account and partition (one backup stack's), and
+    /// the prefix, if any: at most 512 bytes, printable, no `/` at the start, one at the end, and
+    /// none of IAM's wildcard and variable characters (`*`, `?`, `$`).
+    pub fn new(
+        restore_role_arn: &str,
+        plan_role_arn: &str,
+        verify_role_arn: &str,
+        prefix: Option<&str>,
+    ) -> Result<Self, InvalidInput> {
+        let restore_role = RoleArn::parse_flag(
+            "--restore-role-arn",
+            restore_role_arn,
+            "RestoreBatchRoleArn",
+        )?;
+        let plan_role = RoleArn::parse_flag(
+            "--plan-restore-role-arn",
+            plan_role_arn,
+            "PlanRestoreRoleArn",
+        )?;
+        let verify_role = RoleArn::parse_flag(
+            "--verify-restore-role-arn",
+            verify_role_arn,
+            "VerifyRestoreRoleArn",
+        )?;
+        for (flag, role) in [
+            ("--plan-restore-role-arn", &plan_role),
+            ("--verify-restore-role-arn", &verify_role),
+        ] {
+            if role.account_id != restore_role.account_id
+                || role.partition != restore_role.partition
+            {
+                return Err(InvalidInput::new(
+                    flag,
+                    format!(
+                        "{} is not in the account of --restore-role-arn ({}): pass the outputs of one backup stack",
+                        validate::quote(&role.arn),
+                        restore_role.account_id
+                    ),
+                ));
+            }
+        }
+        let prefix = prefix.unwrap_or_default();
+        validate::check_key_prefix("--restore-prefix", prefix)?;
+        if !prefix.is_empty() && (prefix.starts_with('/') || !prefix.ends_with('/')) {
+            return Err(InvalidInput::new(
+                "--restore-prefix",
+                format!(
+                    "{}: give a folder such as restored/ (no slash at the start, one at the end)",
+                    validate::quote(prefix)
+                ),
+            ));
+        }
+        if let Some(c) = prefix.chars().find(|c| matches!(c, '*' | '?' | '$')) {
+            return Err(InvalidInput::new(
+                "--restore-prefix",
+                format!(
+                    "{} contains {c:?}, which a policy would read as a wildcard or a variable",
+                    validate::quote(prefix)
+                ),
+            ));
+        }
+        Ok(Self {
+            restore_role,
+            plan_role,
+            verify_role,
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+/// One onboarding, as given on the command line; every value checked. At least one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// A source bucket's inventory and read grant (`--role-arn`); `None`: not a source.
+    pub source: Option<SourceSide>,
+    /// A restore target's grants (`--restore-role-arn`); `None`: not a restore target.
+    pub restore: Option<RestoreGrant>,
     /// When set, every call asserts the bucket belongs to this account (`ExpectedBucketOwner`).
     pub expected_owner: Option<String>,
 }
 
 impl Request {
-    /// Checks and assembles the flags. `inventory_account` defaults to the role's account: the
-    /// inventory bucket and the role are both in the backup account.
+    /// A restore target only (no inventory, no read grant): the restore grants.
+    pub fn restore_target(
+        grant: RestoreGrant,
+        expected_owner: Option<&str>,
+    ) -> Result<Self, InvalidInput> {
+        if let Some(owner) = expected_owner {
+            validate::check_account_id("--expected-owner", owner)?;
+        }
+        Ok(Self {
+            source: None,
+            restore: Some(grant),
+            expected_owner: expected_owner.map(str::to_owned),
+        })
+    }
+
+    /// The same request, the bucket being a restore target as well.
+    #[must_use]
+    pub fn with_restore(mut self, grant: RestoreGrant) -> Self {
+        self.restore = Some(grant);
+        self
+    }
+
+    /// A source bucket: checks and assembles the flags. `inventory_account` defaults to the
+    /// role's account: the inventory bucket and the role are both in the backup account.
     pub fn new(
         role_arn: &str,
         inventory_bucket: &str,
@@ -93,13 +215,16 @@ impl Request {
         validate::check_inventory_id("--id", configuration_id)
             .map_err(|e| hint(e, "give the backup stack's InventoryConfigurationId"))?;
         Ok(Self {
-            role,
-            inventory: InventoryTarget {
-                account_id,
-                bucket: inventory_bucket.to_owned(),
-                prefix: prefix.to_owned(),
-                configuration_id: configuration_id.to_owned(),
-            },
+            source: Some(SourceSide {
+                role,
+                inventory: InventoryTarget {
+                    account_id,
+                    bucket: inventory_bucket.to_owned(),
+                    prefix: prefix.to_owned(),
+                    configuration_id: configuration_id.to_owned(),
+                },
+            }),
+            restore: None,
             expected_owner: expected_owner.map(str::to_owned),
         })
     }
@@ -112,6 +237,71 @@ pub(crate) mod tests {
     /// The backup stack's batch role.
     pub(crate) fn role() -> RoleArn {
         RoleArn::parse("arn:aws:iam::222222222222:role/lakevault-BatchOperationsRole-ABC").unwrap()
+    }
+
+    /// The backup stack's restore roles, writing under `prefix`.
+    pub(crate) fn restore_grant(prefix: Option<&str>) -> RestoreGrant {
+        RestoreGrant::new(
+            "arn:aws:iam::222222222222:role/lakevault-RestoreBatchRole-ABC",
+            "arn:aws:iam::222222222222:role/lakevault-PlanRestoreRole-ABC",
+            "arn:aws:iam::222222222222:role/lakevault-VerifyRestoreRole-ABC",
+            prefix,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn restore_grants_check_every_flag() {
+        let grant = |restore: &str, plan: &str, verify: &str, prefix: Option<&str>| {
+            RestoreGrant::new(restore, plan, verify, prefix)
+        };
+        let r = "arn:aws:iam::222222222222:role/restore";
+        let p = "arn:aws:iam::222222222222:role/plan";
+        let v = "arn:aws:iam::222222222222:role/verify";
+        assert_eq!(grant(r, p, v, None).unwrap().prefix, "");
+        assert_eq!(
+            grant(r, p, v, Some("restored/")).unwrap().prefix,
+            "restored/"
+        );
+        assert_eq!(grant(r, p, v, Some("")).unwrap().prefix, "");
+        for (restore, plan, verify, flag) in [
+            (
+                "arn:aws:iam::222222222222:user/x",
+                p,
+                v,
+                "--restore-role-arn",
+            ),
+            (r, "arn:aws:s3:::plan", v, "--plan-restore-role-arn"),
+            (r, p, "", "--verify-restore-role-arn"),
+            (
+                r,
+                "arn:aws:iam::333333333333:role/plan",
+                v,
+                "--plan-restore-role-arn",
+            ),
+            (
+                r,
+                p,
+                "arn:aws-cn:iam::222222222222:role/verify",
+                "--verify-restore-role-arn",
+            ),
+        ] {
+            let e = grant(restore, plan, verify, None).unwrap_err();
+            assert_eq!(e.path, flag, "{e}");
+        }
+        let e = grant(r, p, "arn:aws:iam::333333333333:role/v", None).unwrap_err();
+        assert!(e.message.contains("one backup stack"), "{e}");
+        for bad in [
+            "restored",
+            "/restored/",
+            "a*/",
+            "a?/",
+            "${aws:username}/",
+            "a\nb/",
+        ] {
+            let e = grant(r, p, v, Some(bad)).unwrap_err();
+            assert_eq!(e.path, "--restore-prefix", "{bad:?}");
+        }
     }
 
     #[test]
@@ -148,7 +338,7 @@ pub(crate) mod tests {
             )
         };
         let r = ok("inv", None, "inventory", "daily", None).unwrap();
-        assert_eq!(r.inventory.account_id, "222222222222");
+        assert_eq!(r.source.unwrap().inventory.account_id, "222222222222");
         assert_eq!(
             ok("inv", None, "/inventory", "daily", None)
                 .unwrap_err()

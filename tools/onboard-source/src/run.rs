@@ -10,8 +10,17 @@ use serde_json::Value;
 use crate::error::OnboardError;
 use crate::inventory::{InventorySummary, desired_inventory};
 use crate::report::{Change, Report};
-use crate::request::Request;
-use crate::statement::{POLICY_MAX_BYTES, PolicyPlan, plan_policy, read_statement};
+use crate::request::{Request, SourceSide};
+use crate::statement::{POLICY_MAX_BYTES, plan_policy, read_statement, restore_statements};
+
+/// What a source bucket's inventory configuration needs.
+struct InventoryPlan<'a> {
+    source: &'a SourceSide,
+    want: InventoryConfiguration,
+    want_summary: InventorySummary,
+    change: Change,
+    previous: Option<InventorySummary>,
+}
 
 /// Onboards buckets with one S3 client, built once.
 #[derive(Debug, Clone)]
@@ -35,7 +44,8 @@ impl Onboarder {
     }
 
     /// Onboards one bucket: reads, plans, then (unless `dry_run`) writes what differs and reads
-    /// it back.
+    /// it back. A source bucket (`req.source`) gets its inventory configuration and read grant, a
+    /// restore target (`req.restore`) its restore grants; a bucket can be both.
     pub async fn onboard(
         &self,
         req: &Request,
@@ -48,20 +58,38 @@ impl Onboarder {
 
         // Read and plan everything first: a policy that cannot be merged stops the run before
         // the inventory is touched.
-        let want_inventory = desired_inventory(&req.inventory, req.role.partition.as_str());
-        let have_inventory = self
-            .inventory(bucket, &req.inventory.configuration_id, owner)
-            .await?;
-        let want_summary = InventorySummary::of(&want_inventory);
-        let (inventory_change, previous_inventory) = match &have_inventory {
-            None => (Change::Created, None),
-            Some(have) if InventorySummary::of(have) == want_summary => (Change::Unchanged, None),
-            Some(have) => (Change::Updated, Some(InventorySummary::of(have))),
-        };
+        let mut inventory = None;
+        if let Some(source) = &req.source {
+            let want = desired_inventory(&source.inventory, source.role.partition.as_str());
+            let have = self
+                .inventory(bucket, &source.inventory.configuration_id, owner)
+                .await?;
+            let want_summary = InventorySummary::of(&want);
+            let (change, previous) = match &have {
+                None => (Change::Created, None),
+                Some(have) if InventorySummary::of(have) == want_summary => {
+                    (Change::Unchanged, None)
+                }
+                Some(have) => (Change::Updated, Some(InventorySummary::of(have))),
+            };
+            inventory = Some(InventoryPlan {
+                source,
+                want,
+                want_summary,
+                change,
+                previous,
+            });
+        }
 
-        let statement = read_statement(&req.role, bucket);
+        let mut statements = Vec::new();
+        if let Some(source) = &req.source {
+            statements.push(read_statement(&source.role, bucket));
+        }
+        if let Some(grant) = &req.restore {
+            statements.extend(restore_statements(grant, bucket));
+        }
         let current_policy = self.policy(bucket, owner).await?;
-        let plan = plan_policy(current_policy.as_deref(), &statement).map_err(|problem| {
+        let plan = plan_policy(current_policy.as_deref(), &statements).map_err(|problem| {
             OnboardError::PolicyInvalid {
                 bucket: bucket.to_owned(),
                 problem,
@@ -76,26 +104,25 @@ impl Onboarder {
                 });
             }
         }
-        let previous_statement = match &plan {
-            PolicyPlan::Update { previous, .. } => Some(previous.clone()),
-            _ => None,
-        };
         tracing::info!(
             bucket,
-            inventory = ?inventory_change,
+            inventory = ?inventory.as_ref().map(|i| i.change),
             policy = ?plan.change(),
+            restore_target = req.restore.is_some(),
             dry_run,
             "planned"
         );
 
         if !dry_run {
-            if inventory_change != Change::Unchanged {
-                self.put_inventory(bucket, want_inventory, owner).await?;
+            if let Some(plan) = &inventory
+                && plan.change != Change::Unchanged
+            {
+                self.put_inventory(bucket, plan.want.clone(), owner).await?;
                 let read = self
-                    .inventory(bucket, &req.inventory.configuration_id, owner)
+                    .inventory(bucket, &plan.source.inventory.configuration_id, owner)
                     .await?;
                 let read = read.as_ref().map(InventorySummary::of);
-                if read.as_ref() != Some(&want_summary) {
+                if read.as_ref() != Some(&plan.want_summary) {
                     return Err(OnboardError::VerificationFailed {
                         bucket: bucket.to_owned(),
                         what: "inventory configuration".to_owned(),
@@ -110,17 +137,31 @@ impl Onboarder {
             }
         }
 
+        let inventory_change = inventory.as_ref().map(|i| i.change);
+        let note = match (inventory_change, &req.restore) {
+            (Some(Change::Unchanged), _) => {
+                "inventory configuration in place: a delivery arrives daily".to_owned()
+            }
+            (Some(_), _) => "S3 delivers the first inventory within 48 hours; backups of this bucket fail with ManifestNotReady until then".to_owned(),
+            (None, Some(grant)) => format!(
+                "restores may write under s3://{bucket}/{}; the bucket must also be in the backup stack's RestoreTargetBuckets",
+                grant.prefix
+            ),
+            (None, None) => String::new(),
+        };
         Ok(Report {
             bucket: bucket.to_owned(),
             dry_run,
             inventory: inventory_change,
             policy: plan.change(),
-            previous_inventory,
-            previous_statement,
-            note: match inventory_change {
-                Change::Unchanged => "inventory configuration in place: a delivery arrives daily".to_owned(),
-                _ => "S3 delivers the first inventory within 48 hours; backups of this bucket fail with ManifestNotReady until then".to_owned(),
-            },
+            statements: plan
+                .statements
+                .iter()
+                .map(|s| (s.sid.clone(), s.change))
+                .collect(),
+            previous_inventory: inventory.and_then(|i| i.previous),
+            previous_statements: plan.previous(),
+            note,
         })
     }
 

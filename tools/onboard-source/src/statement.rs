@@ -1,14 +1,22 @@
-//! The read grant: the statement this tool owns in a source bucket's policy, and how it is
-//! merged into the policy already there (every other statement kept, in its place).
+//! The grants: the statements this tool owns in a bucket's policy (the read grant of a source
+//! bucket, the restore grants of a restore target), and how they are merged into the policy
+//! already there (every other statement kept, in its place).
 
 use serde_json::{Value, json};
 
 use crate::report::Change;
-use crate::request::RoleArn;
+use crate::request::{RestoreGrant, RoleArn};
 
 /// `Sid` of the statement this tool owns in a source bucket's policy. Stable: a re-run finds and
 /// compares it; changing it would leave the old grant behind.
 pub const STATEMENT_SID: &str = "LakevaultBatchOperationsRead";
+
+/// `Sid` of the restore batch role's write grant in a restore target's policy.
+pub const RESTORE_WRITE_SID: &str = "LakevaultRestoreWrite";
+/// `Sid` of plan-restore's and verify-restore's listing grant in a restore target's policy.
+pub const RESTORE_LIST_SID: &str = "LakevaultRestoreList";
+/// `Sid` of verify-restore's read grant in a restore target's policy.
+pub const RESTORE_READ_SID: &str = "LakevaultRestoreRead";
 
 /// What an `S3PutObjectCopy` task does with a source object: read it, a given version of it, and
 /// the ACL and tags the copy carries along. Read-only, objects only.
@@ -20,6 +28,10 @@ pub const SOURCE_READ_ACTIONS: &[&str] = &[
     "s3:GetObjectVersionAcl",
     "s3:GetObjectVersionTagging",
 ];
+
+/// What a restore's `S3PutObjectCopy` task does in the target: write the object and its tags
+/// (no ACLs: targets have ACLs disabled; no Object Lock).
+pub const RESTORE_WRITE_ACTIONS: &[&str] = &["s3:PutObject", "s3:PutObjectTagging"];
 
 /// S3's limit on the size of a bucket policy.
 pub const POLICY_MAX_BYTES: usize = 20 * 1024;
@@ -35,41 +47,84 @@ pub fn read_statement(role: &RoleArn, bucket: &str) -> Value {
     })
 }
 
+/// The three statements of a restore target (in this order): the restore batch role may write
+/// objects under the grant's prefix ([`RESTORE_WRITE_SID`]); plan-restore and verify-restore may
+/// list the bucket ([`RESTORE_LIST_SID`]: names and sizes, to find the target empty and the
+/// restored files present; a listing grant is what makes S3 answer 404 rather than 403 for a
+/// missing key, so it covers the whole bucket); verify-restore may read objects under the prefix
+/// ([`RESTORE_READ_SID`]). Nothing else: no deletes, no ACLs, no bucket settings.
+pub fn restore_statements(grant: &RestoreGrant, bucket: &str) -> Vec<Value> {
+    let partition = grant.restore_role.partition;
+    let objects = format!("arn:{partition}:s3:::{bucket}/{}*", grant.prefix);
+    let mut listers = vec![grant.plan_role.arn.clone()];
+    if grant.verify_role.arn != grant.plan_role.arn {
+        listers.push(grant.verify_role.arn.clone());
+    }
+    vec![
+        json!({
+            "Sid": RESTORE_WRITE_SID,
+            "Effect": "Allow",
+            "Principal": {"AWS": grant.restore_role.arn},
+            "Action": RESTORE_WRITE_ACTIONS,
+            "Resource": objects,
+        }),
+        json!({
+            "Sid": RESTORE_LIST_SID,
+            "Effect": "Allow",
+            "Principal": {"AWS": listers},
+            "Action": "s3:ListBucket",
+            "Resource": format!("arn:{partition}:s3:::{bucket}"),
+        }),
+        json!({
+            "Sid": RESTORE_READ_SID,
+            "Effect": "Allow",
+            "Principal": {"AWS": grant.verify_role.arn},
+            "Action": "s3:GetObject",
+            "Resource": objects,
+        }),
+    ]
+}
+
+/// What merging does to one of our statements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementChange {
+    /// The statement's `Sid`.
+    pub sid: String,
+    /// `Created` (a new policy), `Added` (appended), `Updated` (replaced in place), `Unchanged`.
+    pub change: Change,
+    /// The statement it replaces (`Updated` only).
+    pub previous: Option<Value>,
+}
+
 /// What the bucket policy needs.
 #[derive(Debug, Clone, PartialEq)]
-pub enum PolicyPlan {
-    /// The statement is there, as wanted.
-    Unchanged,
-    /// The bucket has no policy: this one, with only the statement.
-    Create(Value),
-    /// The statement is appended to the existing statements.
-    Add(Value),
-    /// A statement with the same `Sid` differs (another role, other actions): replaced in place.
-    Update {
-        /// The whole new policy.
-        policy: Value,
-        /// The statement it replaces.
-        previous: Value,
-    },
+pub struct PolicyPlan {
+    /// The whole policy to write; `None` when every statement is there as wanted.
+    pub policy: Option<Value>,
+    /// The policy as a whole: `Created` (the bucket had none), `Unchanged`, `Updated` (a
+    /// statement of ours was replaced), else `Added`.
+    pub change: Change,
+    /// Each of our statements, in the order asked for.
+    pub statements: Vec<StatementChange>,
 }
 
 impl PolicyPlan {
     /// The policy to write, if any.
     pub fn policy(&self) -> Option<&Value> {
-        match self {
-            Self::Unchanged => None,
-            Self::Create(p) | Self::Add(p) | Self::Update { policy: p, .. } => Some(p),
-        }
+        self.policy.as_ref()
     }
 
     /// How the report names it.
     pub fn change(&self) -> Change {
-        match self {
-            Self::Unchanged => Change::Unchanged,
-            Self::Create(_) => Change::Created,
-            Self::Add(_) => Change::Added,
-            Self::Update { .. } => Change::Updated,
-        }
+        self.change
+    }
+
+    /// The statements replaced, in the order asked for.
+    pub fn previous(&self) -> Vec<Value> {
+        self.statements
+            .iter()
+            .filter_map(|s| s.previous.clone())
+            .collect()
     }
 }
 
@@ -93,15 +148,29 @@ pub enum PolicyProblem {
     StatementEntryNotObject(usize),
 }
 
-/// Merges `statement` into the bucket's current policy (`None`: the bucket has none). Every other
-/// statement is kept, in its place; a statement with the same `Sid` is replaced, further ones with
-/// that `Sid` (a hand-made duplicate) are dropped. `Err` says what makes the policy unmergeable.
-pub fn plan_policy(current: Option<&str>, statement: &Value) -> Result<PolicyPlan, PolicyProblem> {
+fn sid(statement: &Value) -> Option<&str> {
+    statement.get("Sid").and_then(Value::as_str)
+}
+
+/// Merges `wanted` (statements with distinct `Sid`s) into the bucket's current policy (`None`:
+/// the bucket has none). Every other statement is kept, in its place; a statement with the `Sid`
+/// of a wanted one is replaced in place, further ones with that `Sid` (a hand-made duplicate) are
+/// dropped; a wanted one not there is appended. `Err` says what makes the policy unmergeable.
+pub fn plan_policy(current: Option<&str>, wanted: &[Value]) -> Result<PolicyPlan, PolicyProblem> {
+    let sid_of = |s: &Value| sid(s).unwrap_or_default().to_owned();
     let Some(text) = current else {
-        return Ok(PolicyPlan::Create(json!({
-            "Version": "2012-10-17",
-            "Statement": [statement],
-        })));
+        return Ok(PolicyPlan {
+            policy: Some(json!({"Version": "2012-10-17", "Statement": wanted})),
+            change: Change::Created,
+            statements: wanted
+                .iter()
+                .map(|s| StatementChange {
+                    sid: sid_of(s),
+                    change: Change::Created,
+                    previous: None,
+                })
+                .collect(),
+        });
     };
     let mut policy: Value = serde_json::from_str(text).map_err(PolicyProblem::NotJson)?;
     let Value::Object(doc) = &mut policy else {
@@ -117,41 +186,66 @@ pub fn plan_policy(current: Option<&str>, statement: &Value) -> Result<PolicyPla
     if let Some(i) = statements.iter().position(|s| !s.is_object()) {
         return Err(PolicyProblem::StatementEntryNotObject(i));
     }
-    let ours: Vec<usize> = statements
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.get("Sid").and_then(Value::as_str) == Some(STATEMENT_SID))
-        .map(|(i, _)| i)
-        .collect();
-    let want = kit::policy::normalise_statement(statement);
-    let plan = match ours.as_slice() {
-        [] => {
-            statements.push(statement.clone());
-            None
-        }
-        [only] if kit::policy::normalise_statement(&statements[*only]) == want => {
-            return Ok(PolicyPlan::Unchanged);
-        }
-        [first, rest @ ..] => {
-            let previous = std::mem::replace(&mut statements[*first], statement.clone());
-            for i in rest.iter().rev() {
-                statements.remove(*i);
+    let existing = statements.len();
+    let mut duplicates: Vec<usize> = Vec::new();
+    let mut changes = Vec::with_capacity(wanted.len());
+    for statement in wanted {
+        let name = sid_of(statement);
+        let ours: Vec<usize> = (0..existing)
+            .filter(|&i| sid(&statements[i]) == Some(name.as_str()))
+            .collect();
+        let want = kit::policy::normalise_statement(statement);
+        let (change, previous) = match ours.as_slice() {
+            [] => {
+                statements.push(statement.clone());
+                (Change::Added, None)
             }
-            Some(previous)
-        }
-    };
+            [only] if kit::policy::normalise_statement(&statements[*only]) == want => {
+                (Change::Unchanged, None)
+            }
+            [first, rest @ ..] => {
+                let previous = std::mem::replace(&mut statements[*first], statement.clone());
+                duplicates.extend_from_slice(rest);
+                // When the statement itself was right, only a duplicate goes.
+                let stale = kit::policy::normalise_statement(&previous) != want;
+                (Change::Updated, stale.then_some(previous))
+            }
+        };
+        changes.push(StatementChange {
+            sid: name,
+            change,
+            previous,
+        });
+    }
+    if changes.iter().all(|c| c.change == Change::Unchanged) {
+        return Ok(PolicyPlan {
+            policy: None,
+            change: Change::Unchanged,
+            statements: changes,
+        });
+    }
+    duplicates.sort_unstable();
+    for i in duplicates.iter().rev() {
+        statements.remove(*i);
+    }
     doc.entry("Version").or_insert_with(|| json!("2012-10-17"));
     doc.insert("Statement".to_owned(), Value::Array(statements));
-    Ok(match plan {
-        None => PolicyPlan::Add(policy),
-        Some(previous) => PolicyPlan::Update { policy, previous },
+    let change = if changes.iter().any(|c| c.change == Change::Updated) {
+        Change::Updated
+    } else {
+        Change::Added
+    };
+    Ok(PolicyPlan {
+        policy: Some(policy),
+        change,
+        statements: changes,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::tests::role;
+    use crate::request::tests::{restore_grant, role};
 
     fn other_statement() -> Value {
         json!({
@@ -162,6 +256,13 @@ mod tests {
             "Resource": ["arn:aws:s3:::lake", "arn:aws:s3:::lake/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}
         })
+    }
+
+    fn changes(plan: &PolicyPlan) -> Vec<(&str, Change)> {
+        plan.statements
+            .iter()
+            .map(|s| (s.sid.as_str(), s.change))
+            .collect()
     }
 
     #[test]
@@ -175,13 +276,48 @@ mod tests {
     }
 
     #[test]
+    fn restore_statements_content() {
+        let g = restore_grant(None);
+        let [write, list, read] = restore_statements(&g, "lake-restored").try_into().unwrap();
+        assert_eq!(write["Sid"], RESTORE_WRITE_SID);
+        assert_eq!(write["Principal"]["AWS"], g.restore_role.arn);
+        assert_eq!(
+            write["Action"],
+            json!(["s3:PutObject", "s3:PutObjectTagging"])
+        );
+        assert_eq!(write["Resource"], "arn:aws:s3:::lake-restored/*");
+        assert_eq!(list["Sid"], RESTORE_LIST_SID);
+        assert_eq!(
+            list["Principal"]["AWS"],
+            json!([g.plan_role.arn, g.verify_role.arn])
+        );
+        assert_eq!(list["Action"], "s3:ListBucket");
+        assert_eq!(list["Resource"], "arn:aws:s3:::lake-restored");
+        assert_eq!(read["Sid"], RESTORE_READ_SID);
+        assert_eq!(read["Principal"]["AWS"], g.verify_role.arn);
+        assert_eq!(read["Action"], "s3:GetObject");
+        assert_eq!(read["Resource"], "arn:aws:s3:::lake-restored/*");
+        for s in [&write, &list, &read] {
+            assert_eq!(s["Effect"], "Allow");
+        }
+
+        // A prefix narrows the object grants; the listing stays the bucket's.
+        let g = restore_grant(Some("restored/"));
+        let s = restore_statements(&g, "lake");
+        assert_eq!(s[0]["Resource"], "arn:aws:s3:::lake/restored/*");
+        assert_eq!(s[1]["Resource"], "arn:aws:s3:::lake");
+        assert_eq!(s[2]["Resource"], "arn:aws:s3:::lake/restored/*");
+    }
+
+    #[test]
     fn no_policy_creates_one() {
         let s = read_statement(&role(), "lake");
-        let PolicyPlan::Create(p) = plan_policy(None, &s).unwrap() else {
-            panic!("expected Create");
-        };
+        let plan = plan_policy(None, std::slice::from_ref(&s)).unwrap();
+        assert_eq!(plan.change, Change::Created);
+        let p = plan.policy().unwrap();
         assert_eq!(p["Statement"], json!([s]));
         assert_eq!(p["Version"], "2012-10-17");
+        assert_eq!(changes(&plan), [(STATEMENT_SID, Change::Created)]);
     }
 
     #[test]
@@ -190,16 +326,77 @@ mod tests {
         let extra = json!({"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::333333333333:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::lake/public/*"});
         let current =
             json!({"Version": "2012-10-17", "Id": "mine", "Statement": [other_statement(), extra]});
-        let PolicyPlan::Add(p) = plan_policy(Some(&current.to_string()), &s).unwrap() else {
-            panic!("expected Add");
-        };
+        let plan = plan_policy(Some(&current.to_string()), std::slice::from_ref(&s)).unwrap();
+        assert_eq!(plan.change, Change::Added);
+        let p = plan.policy().unwrap();
         assert_eq!(p["Id"], "mine");
         assert_eq!(p["Statement"], json!([other_statement(), extra, s]));
         // Merging the result again changes nothing.
+        let again = plan_policy(Some(&p.to_string()), std::slice::from_ref(&s)).unwrap();
+        assert_eq!(again.change, Change::Unchanged);
+        assert_eq!(again.policy(), None);
+    }
+
+    #[test]
+    fn several_statements_merge_each_by_sid() {
+        let read = read_statement(&role(), "lake");
+        let restore = restore_statements(&restore_grant(None), "lake");
+        let mut all = vec![read.clone()];
+        all.extend(restore.iter().cloned());
+
+        // The read grant already there, the restore grants appended after theirs.
+        let current = json!({"Version": "2012-10-17", "Statement": [read, other_statement()]});
+        let plan = plan_policy(Some(&current.to_string()), &all).unwrap();
+        assert_eq!(plan.change, Change::Added);
         assert_eq!(
-            plan_policy(Some(&p.to_string()), &s).unwrap(),
-            PolicyPlan::Unchanged
+            changes(&plan),
+            [
+                (STATEMENT_SID, Change::Unchanged),
+                (RESTORE_WRITE_SID, Change::Added),
+                (RESTORE_LIST_SID, Change::Added),
+                (RESTORE_READ_SID, Change::Added),
+            ]
         );
+        let merged = plan.policy().unwrap().clone();
+        let mut want = vec![read.clone(), other_statement()];
+        want.extend(restore.iter().cloned());
+        assert_eq!(merged["Statement"], json!(want));
+
+        // Another restore role later: only its write grant is replaced, in place.
+        let mut other = restore_grant(None);
+        other.restore_role = RoleArn::parse("arn:aws:iam::222222222222:role/new-restore").unwrap();
+        let mut again = vec![read.clone()];
+        again.extend(restore_statements(&other, "lake"));
+        let plan = plan_policy(Some(&merged.to_string()), &again).unwrap();
+        assert_eq!(plan.change, Change::Updated);
+        assert_eq!(
+            changes(&plan),
+            [
+                (STATEMENT_SID, Change::Unchanged),
+                (RESTORE_WRITE_SID, Change::Updated),
+                (RESTORE_LIST_SID, Change::Unchanged),
+                (RESTORE_READ_SID, Change::Unchanged),
+            ]
+        );
+        assert_eq!(plan.previous(), [restore[0].clone()]);
+        let statements = plan.policy().unwrap()["Statement"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(statements.len(), 5);
+        assert_eq!(statements[1], other_statement());
+        assert_eq!(
+            statements[2]["Principal"]["AWS"],
+            "arn:aws:iam::222222222222:role/new-restore"
+        );
+
+        // Only the restore grants asked for: the read grant is left alone, not dropped.
+        let plan = plan_policy(
+            Some(&merged.to_string()),
+            &restore_statements(&restore_grant(None), "lake"),
+        )
+        .unwrap();
+        assert_eq!(plan.change, Change::Unchanged);
     }
 
     #[test]
@@ -211,11 +408,16 @@ mod tests {
         actions.reverse();
         stored["Action"] = Value::Array(actions);
         stored["Principal"] = json!({"AWS": [role().arn]});
-        let current = json!({"Version": "2012-10-17", "Statement": [stored]});
-        assert_eq!(
-            plan_policy(Some(&current.to_string()), &s).unwrap(),
-            PolicyPlan::Unchanged
-        );
+        let mut restore = restore_statements(&restore_grant(None), "lake");
+        let mut listers = restore[1]["Principal"]["AWS"].as_array().unwrap().clone();
+        listers.reverse();
+        let mut stored_list = restore[1].clone();
+        stored_list["Principal"]["AWS"] = Value::Array(listers);
+        stored_list["Action"] = json!(["s3:ListBucket"]);
+        let current = json!({"Version": "2012-10-17", "Statement": [stored, stored_list, restore[0], restore[2]]});
+        restore.insert(0, s);
+        let plan = plan_policy(Some(&current.to_string()), &restore).unwrap();
+        assert_eq!(plan.change, Change::Unchanged, "{:?}", plan.statements);
     }
 
     #[test]
@@ -224,16 +426,24 @@ mod tests {
         let old_role = RoleArn::parse("arn:aws:iam::222222222222:role/old").unwrap();
         let stale = read_statement(&old_role, "lake");
         let current = json!({"Statement": [stale, other_statement(), stale]});
-        let PolicyPlan::Update { policy, previous } =
-            plan_policy(Some(&current.to_string()), &s).unwrap()
-        else {
-            panic!("expected Update");
-        };
-        assert_eq!(previous, stale);
+        let plan = plan_policy(Some(&current.to_string()), std::slice::from_ref(&s)).unwrap();
+        assert_eq!(plan.change, Change::Updated);
+        assert_eq!(plan.previous(), [stale]);
+        let policy = plan.policy().unwrap();
         assert_eq!(policy["Statement"], json!([s, other_statement()]));
         assert_eq!(
             policy["Version"], "2012-10-17",
             "a missing Version is added"
+        );
+
+        // A right statement with a duplicate: the duplicate goes, nothing is "previous".
+        let current = json!({"Statement": [s, other_statement(), s]});
+        let plan = plan_policy(Some(&current.to_string()), std::slice::from_ref(&s)).unwrap();
+        assert_eq!(plan.change, Change::Updated);
+        assert!(plan.previous().is_empty());
+        assert_eq!(
+            plan.policy().unwrap()["Statement"],
+            json!([s, other_statement()])
         );
     }
 
@@ -241,15 +451,17 @@ mod tests {
     fn a_single_statement_object_is_accepted() {
         let s = read_statement(&role(), "lake");
         let current = json!({"Version": "2012-10-17", "Statement": other_statement()});
-        let PolicyPlan::Add(p) = plan_policy(Some(&current.to_string()), &s).unwrap() else {
-            panic!("expected Add");
-        };
-        assert_eq!(p["Statement"], json!([other_statement(), s]));
+        let plan = plan_policy(Some(&current.to_string()), std::slice::from_ref(&s)).unwrap();
+        assert_eq!(plan.change, Change::Added);
+        assert_eq!(
+            plan.policy().unwrap()["Statement"],
+            json!([other_statement(), s])
+        );
     }
 
     #[test]
     fn unmergeable_policies_are_refused() {
-        let s = read_statement(&role(), "lake");
+        let s = [read_statement(&role(), "lake")];
         for bad in [
             "not json",
             "[1, 2]",

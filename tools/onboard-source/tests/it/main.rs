@@ -1,5 +1,7 @@
-//! onboard-source's tests: against the local stack's moto (`moto`), and the failure paths no
-//! emulator produces on a mocked S3 client (`errors`).
+//! onboard-source's tests: against the local stack's moto (`moto` for source buckets, `restore`
+//! for restore targets), and the failure paths no emulator produces on a mocked S3 client
+//! (`errors`).
 
 mod errors;
 mod moto;
+mod restore;

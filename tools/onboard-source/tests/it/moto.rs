@@ -99,7 +99,7 @@ async fn a_bucket_without_a_policy_gets_one_and_its_inventory() {
         .onboard(&request(), &b, false)
         .await
         .unwrap();
-    assert_eq!(report.inventory, Change::Created);
+    assert_eq!(report.inventory, Some(Change::Created));
     assert_eq!(report.policy, Change::Created);
     assert!(!report.dry_run);
 
@@ -132,7 +132,7 @@ async fn merge_keeps_other_statements_and_a_rerun_only_reads() {
     let onboarder = Onboarder::with_client(s3, Some(REGION.to_owned()));
     let first = onboarder.onboard(&request(), &b, false).await.unwrap();
     assert_eq!(first.policy, Change::Added);
-    assert_eq!(first.inventory, Change::Created);
+    assert_eq!(first.inventory, Some(Change::Created));
 
     let merged = policy_of(&moto, &b).await.unwrap();
     let statements = merged["Statement"].as_array().unwrap();
@@ -147,7 +147,7 @@ async fn merge_keeps_other_statements_and_a_rerun_only_reads() {
     let before = counter.count();
     let again = onboarder.onboard(&request(), &b, false).await.unwrap();
     assert_eq!(again.policy, Change::Unchanged);
-    assert_eq!(again.inventory, Change::Unchanged);
+    assert_eq!(again.inventory, Some(Change::Unchanged));
     assert_eq!(counter.count() - before, 3, "a re-run sends three reads");
     let after_text = policy_text(&moto, &b).await.unwrap();
     assert_eq!(
@@ -207,9 +207,9 @@ async fn a_stale_grant_and_a_changed_inventory_are_updated_in_place() {
 
     let report = onboarder.onboard(&request(), &b, false).await.unwrap();
     assert_eq!(report.policy, Change::Updated);
-    assert_eq!(report.inventory, Change::Updated);
+    assert_eq!(report.inventory, Some(Change::Updated));
     assert_eq!(
-        report.previous_statement.as_ref().unwrap()["Principal"]["AWS"],
+        report.previous_statements[0]["Principal"]["AWS"],
         "arn:aws:iam::222222222222:role/old-batch-role"
     );
     assert_eq!(
@@ -250,7 +250,7 @@ async fn dry_run_reports_and_changes_nothing() {
         .unwrap();
     assert!(report.dry_run);
     assert_eq!(report.policy, Change::Added);
-    assert_eq!(report.inventory, Change::Created);
+    assert_eq!(report.inventory, Some(Change::Created));
     assert_eq!(policy_of(&moto, &b).await.unwrap(), theirs);
     let missing = moto
         .s3()
