@@ -34,8 +34,11 @@ pub struct RestoreVerification {
     pub table_url: String,
     /// Its latest version: the version restored.
     pub version: u64,
-    /// Live data files and deletion vectors checked, each present with its size.
+    /// Live data files of that version, each present with its size.
     pub files: u64,
+    /// Objects under the table's root (log, data, deletion vectors); absent from older outputs.
+    #[serde(default)]
+    pub objects: Option<u64>,
     /// Their bytes.
     pub bytes: u64,
     /// `restored` (a mismatch is verify-restore's `RestoreMismatch` error, not a verdict).

@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod restore;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use kit::record::{AuditRecord, FailureClass, Verdict};
+use kit::restore::RestoreNotice;
 use kit::validate::{self, ArnKind};
 use kit::verification::{SnapshotVerdict, Verification};
 use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient};
@@ -32,15 +35,19 @@ pub struct Failure {
     pub cause: Option<String>,
 }
 
-/// The notify event: exactly one of `audit` (the run got as far as the audit) or `failure`.
+/// The notify event: a backup's (exactly one of `audit`, the run got as far as the audit, or
+/// `failure`), or with `restore` a restore's (restored, or with `failure` failed).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct NotifyInput {
     /// The SNS topic to publish to (`arn:aws:sns:<region>:<account>:<name>`).
     pub topic_arn: String,
-    /// The source bucket the run backed up.
-    pub source_bucket: String,
-    /// The backup date.
-    pub backup_date: Day,
+    /// The source bucket the run backed up (with `restore`: the snapshot's source, optional —
+    /// a restore can fail before it is known).
+    #[serde(default)]
+    pub source_bucket: Option<String>,
+    /// The backup date (with `restore`: the snapshot's, optional as `source_bucket`).
+    #[serde(default)]
+    pub backup_date: Option<Day>,
     /// audit-report's output, when the run reached the audit.
     #[serde(default)]
     pub audit: Option<AuditRecord>,
@@ -51,6 +58,10 @@ pub struct NotifyInput {
     /// `audit` only; optional, so an event without it reads as before).
     #[serde(default)]
     pub verification: Option<Verification>,
+    /// A restore's outcome (the restore machine's `NotifyRestored`, or `NotifyRestoreFailed` with
+    /// `failure`); not with `audit` or `verification`.
+    #[serde(default)]
+    pub restore: Option<RestoreNotice>,
 }
 
 /// What was published.
@@ -58,7 +69,8 @@ pub struct NotifyInput {
 pub struct NotifyOutput {
     /// The SNS message id.
     pub message_id: String,
-    /// The `outcome` attribute: `complete`, `incomplete` or `failed`.
+    /// The `outcome` attribute: `complete`, `incomplete` or `failed` (a backup), `restored` or
+    /// `failed` (a restore).
     pub outcome: String,
     /// The subject sent.
     pub subject: String,
@@ -68,7 +80,8 @@ pub struct NotifyOutput {
 #[derive(Debug, thiserror::Error, kit::strum::IntoStaticStr, kit::strum::VariantNames)]
 #[strum(crate = "kit::strum")]
 pub enum NotifyError {
-    /// The event breaks the contract (neither or both of `audit` and `failure`, a bad topic ARN).
+    /// The event breaks the contract (neither or both of `audit` and `failure`, a bad topic ARN,
+    /// a restore's notice that misses what its outcome needs).
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
     /// The topic does not exist (in this account and region).
@@ -128,10 +141,13 @@ pub struct Message {
     pub subject: String,
     /// Readable text, then the JSON record.
     pub body: String,
-    /// `complete`, `incomplete` or `failed`.
+    /// `complete`, `incomplete`, `failed` or `restored`.
     pub outcome: &'static str,
     /// The failed state, for a failure.
     pub failed_state: Option<String>,
+    /// The message attributes (String values, never empty): `outcome` first, then what
+    /// identifies the run (`source_bucket`, `backup_date`, `restore_id`, …), `failed_state`.
+    pub attributes: Vec<(&'static str, String)>,
 }
 
 /// `1204113` → `1,204,113`.
@@ -342,7 +358,14 @@ pub fn audit_message(
         None => subject,
     };
     let record = serde_json::to_string_pretty(a).unwrap_or_default();
-    finish(subject, b, &record, a.verdict.as_str(), None)
+    finish(
+        subject,
+        b,
+        &record,
+        a.verdict.as_str(),
+        None,
+        backup_ids(src, date),
+    )
 }
 
 /// Builds the message for a failed state.
@@ -380,7 +403,14 @@ pub fn failure_message(src: &str, date: Day, f: &Failure) -> Message {
         },
     });
     let record = serde_json::to_string_pretty(&record).unwrap_or_default();
-    finish(subject, b, &record, "failed", state.map(str::to_owned))
+    finish(
+        subject,
+        b,
+        &record,
+        "failed",
+        state.map(str::to_owned),
+        backup_ids(src, date),
+    )
 }
 
 fn finish(
@@ -389,6 +419,7 @@ fn finish(
     record: &str,
     outcome: &'static str,
     failed_state: Option<String>,
+    ids: Vec<(&'static str, String)>,
 ) -> Message {
     body.push_str("\n--- record (JSON) ---\n");
     body.push_str(record);
@@ -402,30 +433,56 @@ fn finish(
         body.truncate(cut);
         body.push_str("\n… (truncated; the full audit record is in S3)\n");
     }
+    let mut attributes = vec![("outcome", outcome.to_owned())];
+    attributes.extend(ids.into_iter().filter(|(_, v)| !v.is_empty()));
+    if let Some(s) = &failed_state {
+        attributes.push(("failed_state", s.clone()));
+    }
     Message {
         subject: sanitize_subject(&subject),
         body,
         outcome,
         failed_state,
+        attributes,
     }
+}
+
+/// The attributes naming a backup run.
+fn backup_ids(src: &str, date: Day) -> Vec<(&'static str, String)> {
+    vec![
+        ("source_bucket", src.to_owned()),
+        ("backup_date", date.to_string()),
+    ]
 }
 
 /// Checks the event and builds its message.
 pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
     validate::check_arn("$.topic_arn", &input.topic_arn, ArnKind::Topic)?;
-    validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
+    if let Some(src) = &input.source_bucket {
+        validate::check_source_bucket("$.source_bucket", src)?;
+    }
+    if let Some(r) = &input.restore {
+        return restore::message_for(input, r);
+    }
+    let src = input.source_bucket.as_deref().ok_or_else(|| {
+        InvalidInput::new(
+            "$.source_bucket",
+            "missing: the source bucket the run backed up (only a restore's notice may leave it out)",
+        )
+    })?;
+    let date = input.backup_date.ok_or_else(|| {
+        InvalidInput::new(
+            "$.backup_date",
+            "missing: the backup date (only a restore's notice may leave it out)",
+        )
+    })?;
     match (&input.audit, &input.failure) {
-        (Some(a), None) => Ok(audit_message(
-            &input.source_bucket,
-            input.backup_date,
-            a,
-            input.verification.as_ref(),
-        )),
+        (Some(a), None) => Ok(audit_message(src, date, a, input.verification.as_ref())),
         (None, Some(_)) if input.verification.is_some() => Err(InvalidInput::new(
             "$.verification",
             "a verification goes with `audit`, not with `failure`: a failed run verified nothing",
         )),
-        (None, Some(f)) => Ok(failure_message(&input.source_bucket, input.backup_date, f)),
+        (None, Some(f)) => Ok(failure_message(src, date, f)),
         (None, None) => Err(InvalidInput::new(
             "$",
             "give either `audit` (audit-report's output) or `failure` (the caught error); got neither",
@@ -492,14 +549,8 @@ impl Step for Notify {
     async fn handle(&self, input: NotifyInput) -> Result<NotifyOutput, NotifyError> {
         let msg = message_for(&input)?;
         let mut attrs: HashMap<String, MessageAttributeValue> = HashMap::new();
-        attrs.insert("outcome".into(), string_attr(msg.outcome)?);
-        attrs.insert("source_bucket".into(), string_attr(&input.source_bucket)?);
-        attrs.insert(
-            "backup_date".into(),
-            string_attr(&input.backup_date.to_string())?,
-        );
-        if let Some(s) = &msg.failed_state {
-            attrs.insert("failed_state".into(), string_attr(s)?);
+        for (name, value) in &msg.attributes {
+            attrs.insert((*name).to_owned(), string_attr(value)?);
         }
         let out = self
             .sns

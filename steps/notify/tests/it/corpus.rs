@@ -40,6 +40,9 @@ impl corpus::World for World {
         "ClassSummary",
         "ObjectRef",
         "ReportSummary",
+        "RestoreNotice",
+        "RestoreTarget",
+        "RestoreVerification",
     ];
 
     fn moto(&self) -> &Moto {
@@ -71,6 +74,39 @@ impl corpus::World for World {
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:lakevault-backups";
 
 async fn world() -> World {
+    world_with(json!({
+        "topic_arn": TOPIC,
+        "source_bucket": "lake-prod",
+        "backup_date": "2021-03-31",
+        "audit": audit_record(),
+    }))
+    .await
+}
+
+/// The world, with a restored table's notice for the base event.
+async fn restore_world() -> World {
+    world_with(json!({
+        "topic_arn": TOPIC,
+        "source_bucket": "lake-prod",
+        "backup_date": "2021-03-31",
+        "restore": restore_notice(),
+    }))
+    .await
+}
+
+/// The restore machine's notice of a restored, verified table.
+fn restore_notice() -> Value {
+    json!({
+        "restore_id": "3f2a9c0d1e4b5a67", "snapshot_bucket": "lake-prod-31-mar-2021",
+        "table": "events/", "version": 7,
+        "target": {"bucket": "lake-prod-restored", "prefix": "events/"},
+        "objects": 23, "bytes": 123_456, "job_id": "f8fb9d89-a3aa-461d-bddc-ea6a1b131955",
+        "verified": {"restore_id": "3f2a9c0d1e4b5a67", "table_url": "s3://lake-prod-restored/events/",
+                     "version": 7, "files": 20, "objects": 23, "bytes": 123_000, "verdict": "restored"},
+    })
+}
+
+async fn world_with(base: Value) -> World {
     let moto = Moto::start();
     let conf = moto.sdk_config();
     let sns = kit::clients::sns(&conf);
@@ -80,12 +116,7 @@ async fn world() -> World {
     subscribe(&sns, TOPIC, &queue).await;
     World {
         step: Notify::new(sns),
-        base: json!({
-            "topic_arn": TOPIC,
-            "source_bucket": "lake-prod",
-            "backup_date": "2021-03-31",
-            "audit": audit_record(),
-        }),
+        base,
         sqs,
         queue,
         moto,
@@ -177,6 +208,45 @@ const HOSTILE: &[Case] = &[
     Case { name: "an array for the failure", event: Event::Whole(|| failure_event(json!(["SubmitJob", "JobRejected", "refused"]))), error_type: "InvalidInput", path: "$.failure" },
     set("an array for the task counts", "/audit/tasks", || json!([2, 2, 0, 0]), "$.audit.tasks"),
 ];
+
+/// A restore's notice: names that are names; a restored table's notice has everything; not with
+/// a backup's audit or verification.
+#[rustfmt::skip]
+const RESTORE: &[Case] = &[
+    // Types.
+    set("a string for the restore", "/restore", || json!("restored"), "$.restore"),
+    set("an array for the restore", "/restore", || json!(["3f2a9c0d1e4b5a67"]), "$.restore"),
+    set("a string for the version", "/restore/version", || json!("7"), "$.restore.version"),
+    set("a negative object count", "/restore/objects", || json!(-1), "$.restore.objects"),
+    set("a string for the verification", "/restore/verified", || json!("restored"), "$.restore.verified"),
+    Case { name: "no target", event: Event::Without("/restore/target"), error_type: "InvalidInput", path: "$.restore" },
+    Case { name: "no snapshot bucket", event: Event::Without("/restore/snapshot_bucket"), error_type: "InvalidInput", path: "$.restore" },
+    // Names.
+    set("an uppercase snapshot bucket", "/restore/snapshot_bucket", || json!("Lake-Prod-31-Mar-2021"), "$.restore.snapshot_bucket"),
+    set("an s3:// URL for the target bucket", "/restore/target/bucket", || json!("s3://lake-prod-restored"), "$.restore.target.bucket"),
+    set("a restore id that is not hex", "/restore/restore_id", || json!("restore-of-events"), "$.restore.restore_id"),
+    set("an uppercase restore id", "/restore/restore_id", || json!("3F2A9C0D1E4B5A67"), "$.restore.restore_id"),
+    set("a 1 MB restore id", "/restore/restore_id", || json!("a".repeat(MB)), "$.restore.restore_id"),
+    set("a newline in the table", "/restore/table", || json!("events/\n"), "$.restore.table"),
+    set("a NUL in the target prefix", "/restore/target/prefix", || json!("ev\u{0}ents/"), "$.restore.target.prefix"),
+    set("a 1 MB table", "/restore/table", || json!("t".repeat(MB)), "$.restore.table"),
+    // A restored table's notice has the plan, the job and the verification.
+    set("a restored notice without its verification", "/restore/verified", || Value::Null, "$.restore.verified"),
+    set("a restored notice without its version", "/restore/version", || Value::Null, "$.restore.version"),
+    set("a restored notice without its job", "/restore/job_id", || Value::Null, "$.restore.job_id"),
+    set("a restored notice without its restore id", "/restore/restore_id", || Value::Null, "$.restore.restore_id"),
+    // Not with a backup's parts.
+    set("a restore with an audit", "/audit", audit_record, "$.audit"),
+    set("a restore with a snapshot verification", "/verification", || json!({"verdict": "all_restorable"}), "$.verification"),
+    // Without restore, a backup's source and date are still required.
+    Case { name: "a backup without its source bucket", event: Event::Whole(|| json!({"topic_arn": TOPIC, "backup_date": "2021-03-31", "audit": audit_record()})), error_type: "InvalidInput", path: "$.source_bucket" },
+    Case { name: "a backup failure without its date", event: Event::Whole(|| json!({"topic_arn": TOPIC, "source_bucket": "lake-prod", "failure": {"state": "SubmitJob", "Error": "JobRejected"}})), error_type: "InvalidInput", path: "$.backup_date" },
+];
+
+#[tokio::test]
+async fn bad_restore_notices_are_refused_with_their_path_and_nothing_sent() {
+    corpus::refused_and_nothing_changed(&restore_world().await, RESTORE).await;
+}
 
 #[tokio::test]
 async fn bad_inputs_are_refused_with_their_path_a_short_message_and_nothing_changed() {

@@ -175,3 +175,116 @@ async fn a_topic_of_another_region_is_reported_as_such() {
         "{err}"
     );
 }
+
+/// The restore machine's notice, restored and verified (`extra` replaces fields).
+fn restore_notice(extra: Value) -> Value {
+    let mut n = json!({
+        "restore_id": "3f2a9c0d1e4b5a67", "snapshot_bucket": "lake-prod-31-mar-2021",
+        "table": "events/", "version": 7,
+        "target": {"bucket": "lake-prod-restored", "prefix": "events/"},
+        "objects": 23, "bytes": 123_456, "job_id": "job-1",
+        "verified": {"restore_id": "3f2a9c0d1e4b5a67", "table_url": "s3://lake-prod-restored/events/",
+                     "version": 7, "files": 20, "objects": 23, "bytes": 123_000, "verdict": "restored"},
+    });
+    if let (Some(o), Some(e)) = (n.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_restore_is_published_restored_or_failed_and_the_pager_sees_the_failure() {
+    let moto = Moto::start();
+    let conf = moto.sdk_config();
+    let sns = kit::clients::sns(&conf);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let topic = topic(&sns, "lakevault-backups").await;
+    let all = queue(&sqs, "everything").await;
+    let pager = queue(&sqs, "failures-only").await;
+    subscribe(&sns, &topic, &all).await;
+    let sub = subscribe(&sns, &topic, &pager).await;
+    sns.set_subscription_attributes()
+        .subscription_arn(sub)
+        .attribute_name("FilterPolicy")
+        .attribute_value(r#"{"outcome": ["failed"]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let step = Notify::new(sns.clone());
+    let restored = step
+        .handle(
+            serde_json::from_value(json!({
+                "topic_arn": topic, "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+                "restore": restore_notice(json!({})),
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        restored.subject,
+        "lakevault: restored events/ v7 into s3://lake-prod-restored/events/"
+    );
+    assert_eq!(restored.outcome, "restored");
+    // Planning failed: no source, date, id or version yet; the subject names the snapshot.
+    let cause = json!({"errorType": "VersionNotRestorable",
+                       "errorMessage": "version 41 of events/ cannot be restored: the nearest are 40 and 42"});
+    let failed = step
+        .handle(
+            serde_json::from_value(json!({
+                "topic_arn": topic, "source_bucket": null, "backup_date": null,
+                "restore": restore_notice(json!({"restore_id": null, "version": null, "objects": null,
+                                                 "bytes": null, "job_id": null, "verified": null})),
+                "failure": {"state": "PlanRestore", "error": "VersionNotRestorable", "cause": cause.to_string()},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.subject,
+        "lakevault: restore of lake-prod-31-mar-2021/events/ FAILED at PlanRestore"
+    );
+
+    let got = drain(&sqs, &all).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let ok = got
+        .iter()
+        .find(|m| attr(m, "outcome") == "restored")
+        .unwrap();
+    assert_eq!(ok["Subject"], restored.subject);
+    assert_eq!(attr(ok, "restore_id"), "3f2a9c0d1e4b5a67");
+    assert_eq!(attr(ok, "snapshot_bucket"), "lake-prod-31-mar-2021");
+    assert_eq!(attr(ok, "source_bucket"), "lake-prod");
+    let body = ok["Message"].as_str().unwrap();
+    for line in [
+        "lakevault restore 3f2a9c0d1e4b5a67: restored and verified",
+        "Version: 7",
+        "Target: s3://lake-prod-restored/events/",
+        "Objects: 23 (123,456 bytes)",
+        "Batch Operations job: job-1",
+        "Verification: restored - s3://lake-prod-restored/events/ at version 7",
+    ] {
+        assert!(body.contains(line), "{line:?} not in {body}");
+    }
+    let (_, record) = body.split_once("--- record (JSON) ---\n").unwrap();
+    let record: Value = serde_json::from_str(record).unwrap();
+    assert_eq!(record["restore"]["version"], 7);
+
+    let bad = got.iter().find(|m| attr(m, "outcome") == "failed").unwrap();
+    assert_eq!(attr(bad, "failed_state"), "PlanRestore");
+    assert_eq!(attr(bad, "source_bucket"), "");
+    assert_eq!(attr(bad, "restore_id"), "");
+    let body = bad["Message"].as_str().unwrap();
+    assert!(body.contains("Error: VersionNotRestorable"), "{body}");
+    assert!(
+        body.contains("Cause: version 41 of events/ cannot be restored: the nearest are 40 and 42"),
+        "{body}"
+    );
+
+    // The pager's filter lets only the failure through.
+    let paged = drain(&sqs, &pager).await;
+    assert_eq!(paged.len(), 1, "{paged:?}");
+    assert_eq!(paged[0]["Subject"], failed.subject);
+}
