@@ -10,10 +10,11 @@
 //! * `POST /_lakevault/faults` `{"function": "submit-job", "error_type": "Transient", "count": 2}`
 //!   makes the next `count` invocations of that function fail with that errorType *without*
 //!   running it (how a retry policy is exercised end to end);
-//! * `GET /_lakevault/invocations` lists the invocations served, oldest first: function,
-//!   payload, outcome. Only the last [`LambdaConfig::invocation_log_limit`] are kept
-//!   ([`DEFAULT_INVOCATION_LOG_LIMIT`] by default), so a long-running server's memory stays
-//!   bounded.
+//! * `GET /_lakevault/invocations[?after=SEQ]` lists the invocations served, oldest first:
+//!   sequence number, function, payload, outcome (with `after`, only those numbered above it: how
+//!   `lakevault restore --local` follows a run). Only the last
+//!   [`LambdaConfig::invocation_log_limit`] are kept ([`DEFAULT_INVOCATION_LOG_LIMIT`] by
+//!   default), so a long-running server's memory stays bounded; the numbers keep counting.
 //!
 //! The event is written to the step's stdin while its output is read, both inside the
 //! invocation's time limit: a step that never reads its input times out like any other.
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,6 +44,8 @@ pub const FUNCTIONS: &[&str] = &[
     "audit-report",
     "verify-snapshot",
     "notify",
+    "plan-restore",
+    "verify-restore",
 ];
 
 /// Invocations kept for `GET /_lakevault/invocations` unless configured otherwise.
@@ -106,6 +109,9 @@ fn one() -> u32 {
 /// One served invocation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invocation {
+    /// Its number: 1 for the first invocation the server served, counting on past the log's limit.
+    #[serde(default)]
+    pub seq: u64,
     /// Function name.
     pub function: String,
     /// The event it received.
@@ -124,6 +130,7 @@ pub struct LambdaService {
     config: LambdaConfig,
     faults: Mutex<HashMap<String, Vec<Fault>>>,
     log: Mutex<VecDeque<Invocation>>,
+    served: std::sync::atomic::AtomicU64,
 }
 
 impl LambdaService {
@@ -133,6 +140,7 @@ impl LambdaService {
             config,
             faults: Mutex::new(HashMap::new()),
             log: Mutex::new(VecDeque::new()),
+            served: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -172,8 +180,21 @@ impl LambdaService {
         Some(fault)
     }
 
-    fn record(&self, inv: Invocation) {
+    /// The invocations numbered above `seq`, oldest first.
+    pub fn invocations_after(&self, seq: u64) -> Vec<Invocation> {
+        self.log
+            .lock()
+            .map(|l| l.iter().filter(|i| i.seq > seq).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn record(&self, mut inv: Invocation) {
         if let Ok(mut l) = self.log.lock() {
+            // Numbered under the log's lock: the log stays in number order.
+            inv.seq = self
+                .served
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
             l.push_back(inv);
             while l.len() > self.config.invocation_log_limit {
                 l.pop_front();
@@ -297,6 +318,7 @@ async fn run_function(svc: &LambdaService, name: &str, payload: Value) -> (Value
         tracing::info!(function = name, error_type = %f.error_type, "injected fault");
         let body = json!({"errorType": f.error_type, "errorMessage": f.error_message});
         svc.record(Invocation {
+            seq: 0,
             function: name.to_owned(),
             payload,
             response: body.clone(),
@@ -308,6 +330,7 @@ async fn run_function(svc: &LambdaService, name: &str, payload: Value) -> (Value
     let (body, function_error) = exec(&svc.config, name, &payload).await;
     tracing::info!(function = name, function_error, "invoked");
     svc.record(Invocation {
+        seq: 0,
         function: name.to_owned(),
         payload,
         response: body.clone(),
@@ -397,8 +420,18 @@ async fn add_fault(State(svc): State<Arc<LambdaService>>, Json(fault): Json<Faul
     }
 }
 
-async fn list_invocations(State(svc): State<Arc<LambdaService>>) -> Json<Vec<Invocation>> {
-    Json(svc.invocations())
+/// `GET /_lakevault/invocations`'s query.
+#[derive(Debug, Default, Deserialize)]
+struct InvocationsQuery {
+    /// Only the invocations numbered above this.
+    after: Option<u64>,
+}
+
+async fn list_invocations(
+    State(svc): State<Arc<LambdaService>>,
+    Query(q): Query<InvocationsQuery>,
+) -> Json<Vec<Invocation>> {
+    Json(svc.invocations_after(q.after.unwrap_or(0)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,449 @@
+//! The `lakevault` command line (clap) and what each subcommand does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use kit::InvalidInput;
+use serde_json::{Value, json};
+
+use crate::error::{CommandError, message_of_cause};
+use crate::follow::{Finished, Status};
+use crate::progress::Reporter;
+use crate::request::{
+    Named, ReportLocation, RestoreRequest, Settings, SettingsFile, VersionChoice,
+};
+use crate::{aws, local, plan, render};
+
+/// lakevault's operator command.
+#[derive(Debug, Parser)]
+#[command(name = "lakevault", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Restores one version of a Delta table from a snapshot into an empty place: runs the
+    /// restore state machine (plan, copy with S3 Batch Operations, verify with the Delta
+    /// reader, notify) and follows it. Never writes over anything.
+    Restore(Box<RestoreArgs>),
+    /// Lists the snapshot buckets these credentials can see (`<source>-<dd-mmm-yyyy>`).
+    Snapshots(SnapshotsArgs),
+}
+
+/// `restore`'s flags.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which_version").args(["version", "as_of_backup_date", "latest_restorable"])))]
+#[command(group(ArgGroup::new("runs_on").args(["local", "state_machine_arn"])))]
+pub struct RestoreArgs {
+    /// The snapshot bucket (`<source>-<dd-mmm-yyyy>`, e.g. lake-prod-31-mar-2021).
+    #[arg(long, value_name = "BUCKET")]
+    pub snapshot: String,
+    /// The table's folder in the snapshot (e.g. tables/events; "" for a table at the bucket root).
+    #[arg(long, value_name = "PATH")]
+    pub table: String,
+    /// Restore this version.
+    #[arg(long, value_name = "N")]
+    pub version: Option<u64>,
+    /// Restore the version the table had at the end of the backup date (the default).
+    #[arg(long)]
+    pub as_of_backup_date: bool,
+    /// Restore the newest version the snapshot can rebuild.
+    #[arg(long)]
+    pub latest_restorable: bool,
+    /// Where the restored table goes: an empty prefix ending with the table's path
+    /// (s3://BUCKET/<table>/ or s3://BUCKET/<folder>/<table>/).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/")]
+    pub to: String,
+    /// Print the plan (version, objects, bytes, what goes where, cost) and change nothing; runs
+    /// plan-restore in this process with these credentials.
+    #[arg(long, conflicts_with = "no_wait")]
+    pub dry_run: bool,
+    /// Start the execution, print its ARN and return (AWS only).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print one JSON document on stdout instead of text (the progress line stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// A JSON file with the run settings (the restore run input's `settings` object, or a whole
+    /// run input); flags override its fields.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// The backup account (12 digits).
+    #[arg(long, value_name = "ID")]
+    pub account_id: Option<String>,
+    /// The Batch Operations role of restores (the stack's RestoreBatchRoleArn output).
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// The report bucket (manifests, plans, job reports).
+    #[arg(long, value_name = "BUCKET")]
+    pub report_bucket: Option<String>,
+    /// The report prefix [default: reports].
+    #[arg(long, value_name = "PREFIX")]
+    pub report_prefix: Option<String>,
+    /// The SNS topic told about the outcome.
+    #[arg(long, value_name = "ARN")]
+    pub topic_arn: Option<String>,
+    /// The copy job's priority [machine's default: 10].
+    #[arg(long, value_name = "N")]
+    pub priority: Option<u32>,
+    /// Seconds between two polls of the copy job [machine's default: 60].
+    #[arg(long, value_name = "S")]
+    pub poll_seconds: Option<u32>,
+    /// Polls before the machine gives up [machine's default: 1440].
+    #[arg(long, value_name = "N")]
+    pub max_polls: Option<u32>,
+    /// Run on the local stack: the URL `lakevault-local up` (or `serve`) prints.
+    #[arg(long, value_name = "URL")]
+    pub local: Option<String>,
+    /// Run on AWS: the restore state machine (the stack's RestoreStateMachineArn output).
+    #[arg(long, value_name = "ARN")]
+    pub state_machine_arn: Option<String>,
+    /// Run a restore again after its execution ended (the execution name gets `-N`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=999))]
+    pub attempt: u32,
+    /// The lakevault workspace, for --local (default: found from the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Seconds between two progress refreshes [default: 5 on AWS, 0.5 locally].
+    #[arg(long, value_name = "S")]
+    pub refresh_secs: Option<f64>,
+}
+
+/// `snapshots`' flags.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only the snapshots of this source bucket.
+    #[arg(long, value_name = "BUCKET")]
+    pub source: Option<String>,
+    /// Print JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the command; `Ok` is exit 0.
+pub async fn run(cli: Cli) -> Result<(), CommandError> {
+    match cli.command {
+        Command::Restore(a) => restore(*a).await,
+        Command::Snapshots(a) => snapshots(a).await,
+    }
+}
+
+impl RestoreArgs {
+    /// The version asked for.
+    pub fn version_choice(&self) -> VersionChoice {
+        match (self.version, self.latest_restorable) {
+            (Some(v), _) => VersionChoice::Exact(v),
+            (None, true) => VersionChoice::Named(Named::LatestRestorable),
+            (None, false) => VersionChoice::Named(Named::AsOfBackupDate),
+        }
+    }
+
+    /// The settings file with the flags over it.
+    pub fn settings_file(&self) -> Result<SettingsFile, InvalidInput> {
+        let file = match &self.settings {
+            Some(p) => SettingsFile::read(p)?,
+            None => SettingsFile::default(),
+        };
+        let report = match (&self.report_bucket, &self.report_prefix, &file.report) {
+            (None, None, _) => None,
+            (b, p, from_file) => Some(ReportLocation {
+                bucket: b
+                    .clone()
+                    .or_else(|| from_file.as_ref().map(|r| r.bucket.clone()))
+                    .unwrap_or_default(),
+                prefix: p
+                    .clone()
+                    .or_else(|| from_file.as_ref().map(|r| r.prefix.clone()))
+                    .unwrap_or_else(|| "reports".to_owned()),
+            }),
+        };
+        Ok(file.overridden_by(SettingsFile {
+            account_id: self.account_id.clone(),
+            role_arn: self.role_arn.clone(),
+            report,
+            topic_arn: self.topic_arn.clone(),
+            priority: self.priority,
+            poll_seconds: self.poll_seconds,
+            max_polls: self.max_polls,
+        }))
+    }
+
+    fn refresh(&self, default: Duration) -> Result<Duration, InvalidInput> {
+        match self.refresh_secs {
+            None => Ok(default),
+            Some(s) if (0.05..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            Some(s) => Err(InvalidInput::new(
+                "--refresh-secs",
+                format!("{s} is not between 0.05 and 3600"),
+            )),
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+async fn restore(a: RestoreArgs) -> Result<(), CommandError> {
+    let req = RestoreRequest::new(&a.snapshot, &a.table, a.version_choice(), &a.to)?;
+    let file = a.settings_file()?;
+    if a.dry_run {
+        let report = file.report.clone().ok_or_else(|| {
+            InvalidInput::new(
+                "--report-bucket",
+                "missing: a dry run needs the report bucket (pass --report-bucket or --settings)",
+            )
+        })?;
+        let conf = kit::clients::load_sdk_config().await?;
+        let planned = plan::dry_run(&conf, &req, &report).await?;
+        if a.json {
+            print_json(&planned);
+        } else {
+            println!("dry run: nothing was written\n");
+            print!("{}", render::plan_text(&planned));
+        }
+        return Ok(());
+    }
+    let settings = Settings::complete(file)?;
+    let name = req.execution_name(a.attempt);
+    let mut reporter = Reporter::new(false);
+    let finished = match (&a.local, &a.state_machine_arn) {
+        (Some(url), _) => {
+            if a.no_wait {
+                return Err(InvalidInput::new(
+                    "--no-wait",
+                    "the local runner runs inside this command and cannot detach: run without \
+                     --no-wait (put the command in the background with `&` if you like)",
+                )
+                .into());
+            }
+            let root = match &a.root {
+                Some(r) => r.clone(),
+                None => {
+                    let cwd = std::env::current_dir().map_err(|e| {
+                        CommandError::LocalStack(format!("no current directory: {e}"))
+                    })?;
+                    lakevault_local::stack::find_root(&cwd).unwrap_or(cwd)
+                }
+            };
+            let opts = local::LocalOptions {
+                url: url.clone(),
+                root,
+                refresh: a.refresh(Duration::from_millis(500))?,
+            };
+            reporter.note(&format!("local execution {name} on {url}"));
+            local::run(&req, &settings, &opts, &name, &mut reporter).await?
+        }
+        (None, Some(arn)) => {
+            aws::check_state_machine_arn(arn)?;
+            let refresh = a.refresh(Duration::from_secs(5))?;
+            let conf = kit::clients::load_sdk_config().await?;
+            let sfn = aws_sdk_sfn::Client::new(&conf);
+            let started = aws::start(&sfn, arn, &name, &req.run_input(&settings)).await?;
+            if a.no_wait {
+                if a.json {
+                    print_json(&json!({"execution_arn": started.execution_arn, "name": name,
+                                       "started": started.new}));
+                } else {
+                    println!("{}", started.execution_arn);
+                }
+                return Ok(());
+            }
+            if started.new {
+                reporter.note(&format!("started {}", started.execution_arn));
+            } else {
+                reporter.note(&format!(
+                    "an execution of this restore exists already: following {} (to run the \
+                     restore again once it has ended, pass --attempt {})",
+                    started.execution_arn,
+                    a.attempt + 1
+                ));
+            }
+            aws::follow(
+                &conf,
+                &started.execution_arn,
+                &settings.account_id,
+                refresh,
+                &mut reporter,
+            )
+            .await?
+        }
+        (None, None) => {
+            return Err(InvalidInput::new(
+                "--local",
+                "say where to run: --local URL (the local stack) or --state-machine-arn ARN \
+                 (AWS); or --dry-run to only plan",
+            )
+            .into());
+        }
+    };
+    reporter.finish();
+    report(finished, a.json)
+}
+
+/// Prints a finished execution; a failure is the error the command ends with.
+fn report(finished: Finished, as_json: bool) -> Result<(), CommandError> {
+    let Finished {
+        execution,
+        status,
+        seen,
+    } = finished;
+    match status {
+        Status::Succeeded(output) => {
+            if as_json {
+                print_json(&json!({
+                    "execution": execution,
+                    "status": "SUCCEEDED",
+                    "plan": seen.plan,
+                    "job_id": seen.job_id,
+                    "verification": seen.verified,
+                    "output": output,
+                }));
+            } else {
+                print!(
+                    "{}",
+                    render::outcome_text(
+                        seen.plan.as_ref(),
+                        seen.job_id.as_deref(),
+                        seen.verified.as_ref(),
+                        &execution
+                    )
+                );
+            }
+            Ok(())
+        }
+        Status::Failed { error, cause } => Err(CommandError::Restore {
+            error_type: error,
+            message: format!("{} (execution {execution})", message_of_cause(&cause)),
+            state: seen.failed_state,
+        }),
+        Status::Stopped(status) => Err(CommandError::Stopped { execution, status }),
+    }
+}
+
+async fn snapshots(a: SnapshotsArgs) -> Result<(), CommandError> {
+    if let Some(s) = &a.source {
+        kit::validate::check_bucket("--source", s)?;
+    }
+    let conf = kit::clients::load_sdk_config().await?;
+    let s3 = kit::clients::s3(&conf);
+    let mut pages = s3.list_buckets().into_paginator().send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| CommandError::Aws(kit::classify("ListBuckets", e)))?;
+        for b in page.buckets() {
+            let Some(name) = b.name() else { continue };
+            if let Some((source, day)) = plan_restore::name::split_snapshot_name(name)
+                && a.source.as_deref().is_none_or(|s| s == source)
+            {
+                found.push((source.to_owned(), day, name.to_owned()));
+            }
+        }
+    }
+    found.sort();
+    for (source, day, name) in found {
+        if a.json {
+            println!(
+                "{}",
+                json!({"snapshot_bucket": name, "source_bucket": source, "backup_date": day.to_string()})
+            );
+        } else {
+            println!("{name:<50} {source} {day}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("lakevault").chain(line.split_whitespace()))
+    }
+
+    fn restore_args(line: &str) -> RestoreArgs {
+        match parse(line).unwrap().command {
+            Command::Restore(a) => *a,
+            Command::Snapshots(_) => panic!("not restore"),
+        }
+    }
+
+    const BASE: &str = "restore --snapshot lake-prod-31-mar-2021 --table events --to s3://lake-prod-restored/events/";
+
+    #[test]
+    fn the_version_defaults_to_the_backup_date_and_the_three_ways_exclude_each_other() {
+        assert_eq!(
+            restore_args(BASE).version_choice(),
+            VersionChoice::Named(Named::AsOfBackupDate)
+        );
+        assert_eq!(
+            restore_args(&format!("{BASE} --version 41")).version_choice(),
+            VersionChoice::Exact(41)
+        );
+        assert_eq!(
+            restore_args(&format!("{BASE} --latest-restorable")).version_choice(),
+            VersionChoice::Named(Named::LatestRestorable)
+        );
+        for bad in [
+            "--version 3 --latest-restorable",
+            "--as-of-backup-date --version 3",
+            "--version -1",
+            "--dry-run --no-wait",
+            "--local http://x --state-machine-arn arn",
+            "--attempt 0",
+        ] {
+            let e = parse(&format!("{BASE} {bad}")).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+        for missing in [
+            "restore --table events --to s3://a-b/events/",
+            "restore --snapshot a-b --to s3://a-b/events/",
+            "restore --snapshot a-b --table events",
+        ] {
+            assert!(parse(missing).is_err(), "{missing}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_settings_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("settings.json");
+        std::fs::write(
+            &file,
+            r#"{"settings": {"account_id": "123456789012", "report": {"bucket": "lakevault-reports", "prefix": "reports"},
+                "role_arn": "arn:aws:iam::123456789012:role/r", "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+                "poll_seconds": 60}}"#,
+        )
+        .unwrap();
+        let a = restore_args(&format!(
+            "{BASE} --settings {} --report-prefix restores --poll-seconds 5",
+            file.display()
+        ));
+        let s = Settings::complete(a.settings_file().unwrap()).unwrap();
+        assert_eq!(s.report.bucket, "lakevault-reports");
+        assert_eq!(s.report.prefix, "restores");
+        assert_eq!(s.poll_seconds, Some(5));
+        let a = restore_args(&format!("{BASE} --report-bucket rep-bucket"));
+        assert_eq!(
+            a.settings_file().unwrap().report,
+            Some(ReportLocation {
+                bucket: "rep-bucket".into(),
+                prefix: "reports".into()
+            })
+        );
+        std::fs::write(&file, r#"{"account_id": 1}"#).unwrap();
+        let a = restore_args(&format!("{BASE} --settings {}", file.display()));
+        assert_eq!(a.settings_file().unwrap_err().path, "--settings");
+    }
+}

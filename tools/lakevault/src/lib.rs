@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+pub mod aws;
+pub mod cli;
+pub mod error;
+pub mod follow;
+pub mod local;
+pub mod plan;
+pub mod progress;
+pub mod render;
+pub mod request;
+
+pub use error::CommandError;
