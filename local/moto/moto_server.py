@@ -14,8 +14,21 @@ string. onboard-source compares the bucket's configuration with the one it wants
 a no-op; against the unmended moto every re-run would see a difference. The mended read returns
 what was put, as S3 does.
 
-Usage: python local/moto/moto_server.py -H 127.0.0.1 -p PORT   (same flags as moto_server)
+Step Functions (`--lambda-endpoint URL`, like Step Functions Local's flag of that name): moto 5.2.5 carries an
+executing Step Functions backend (the ASL interpreter ported from LocalStack), off by default. With the flag:
+  * execution is on from the start (`stepfunctions.execute_state_machine`), so state machines created through the
+    API run;
+  * the interpreter's Lambda calls (lambda:invoke tasks) go to URL — `lakevault-local serve`, which runs the step
+    binaries — instead of moto's own port, where no function runs. A function error comes back with
+    `X-Amz-Function-Error`, so its errorType reaches Retry/Catch by name. Every other service call the interpreter
+    makes (S3, SNS, states:startExecution for child executions) still goes to this moto.
+`--wait-time-scale F` (like Step Functions Local's): Wait states and Retry intervals last F times as long (0.01: a
+60 s poll takes 0.6 s), so local runs are fast and the deployed definitions run unpatched.
+
+Usage: python local/moto/moto_server.py [--lambda-endpoint URL] [--wait-time-scale F] -H 127.0.0.1 -p PORT
+(the other flags are moto_server's)
 """
+
 
 import sys
 
@@ -86,5 +99,80 @@ _PUT = {}
 S3Response._inventory_config_from_body = _inventory_config_from_body
 S3Response.get_bucket_inventory_configuration = _get_inventory
 
+
+
+def _take_flag(argv, name):
+    """Removes `name VALUE` from argv (moto_server would refuse it); returns VALUE or None."""
+    if name not in argv:
+        return None
+    i = argv.index(name)
+    if i + 1 >= len(argv):
+        sys.exit(f"moto_server.py: {name} needs a value")
+    value = argv[i + 1]
+    del argv[i : i + 2]
+    return value
+
+
+def _route_lambda_to(endpoint):
+    """The interpreter's boto3 clients for `lambda` use `endpoint`; others are unchanged."""
+    import boto3
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+
+    class _Boto3:
+        """boto_client_for() calls `boto3.client(...)`: only that call is redirected."""
+
+        def __getattr__(self, name):
+            return getattr(boto3, name)
+
+        @staticmethod
+        def client(*args, **kwargs):
+            if kwargs.get("service_name") == "lambda":
+                kwargs["endpoint_url"] = endpoint
+            return boto3.client(*args, **kwargs)
+
+    boto_client.boto3 = _Boto3()
+
+
+def _scale_waits(scale):
+    """Wait states and Retry intervals last `scale` times as long."""
+    import time
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    def _eval_body(self, env):
+        seconds = self._get_wait_seconds(env=env) * scale
+        # One wait (moto's own re-enters while whole seconds remain, which a fraction never ends).
+        if seconds > 0:
+            env.program_state_event.wait(seconds)
+
+    wait_function.WaitFunction._eval_body = _eval_body
+
+    class _Time:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds):
+            time.sleep(seconds * scale)
+
+    retrier_decl.time = _Time()
+
+
 if __name__ == "__main__":
+    _endpoint = _take_flag(sys.argv, "--lambda-endpoint")
+    _scale = _take_flag(sys.argv, "--wait-time-scale")
+    if _endpoint:
+        _route_lambda_to(_endpoint)
+    if _scale is not None:
+        try:
+            _factor = float(_scale)
+        except ValueError:
+            sys.exit(f"moto_server.py: --wait-time-scale {_scale!r} is not a number")
+        if not 0 <= _factor <= 1000:
+            sys.exit("moto_server.py: --wait-time-scale must be between 0 and 1000")
+        _scale_waits(_factor)
     sys.exit(main())
