@@ -26,6 +26,20 @@ impl MotoCommand {
         }
     }
 
+    /// The same moto with Step Functions executing: the interpreter's Lambda calls go to
+    /// `lambda_endpoint` (`lakevault-local serve`), and Wait states and Retry intervals last
+    /// `wait_time_scale` times as long (see `local/moto/moto_server.py`). Only for
+    /// [`MotoCommand::local_stack`]: stock moto_server has neither flag.
+    pub fn with_step_functions(mut self, lambda_endpoint: &str, wait_time_scale: f64) -> Self {
+        self.pre_args.extend([
+            OsString::from("--lambda-endpoint"),
+            OsString::from(lambda_endpoint),
+            OsString::from("--wait-time-scale"),
+            OsString::from(wait_time_scale.to_string()),
+        ]);
+        self
+    }
+
     /// Stock moto: the `moto_server` executable at `path` (tests of a policy's content use it,
     /// because the local stack's moto does not evaluate policies).
     pub fn moto_server(path: impl Into<PathBuf>) -> Self {
@@ -67,6 +81,17 @@ mod tests {
             vec![OsString::from("/repo/local/moto/moto_server.py")]
         );
         assert_eq!(c.required.len(), 2);
+        let sfn = c.clone().with_step_functions("http://127.0.0.1:9001", 0.01);
+        assert_eq!(
+            sfn.pre_args[1..],
+            [
+                "--lambda-endpoint",
+                "http://127.0.0.1:9001",
+                "--wait-time-scale",
+                "0.01"
+            ]
+            .map(OsString::from)
+        );
         let stock = MotoCommand::moto_server(MotoCommand::venv_moto_server(root));
         assert_eq!(stock.program(), Path::new("/repo/.venv/bin/moto_server"));
         assert!(stock.pre_args.is_empty());
