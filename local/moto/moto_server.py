@@ -21,7 +21,8 @@ executing Step Functions backend (the ASL interpreter ported from LocalStack), o
   * the interpreter's Lambda calls (lambda:invoke tasks) go to URL — `lakevault-local serve`, which runs the step
     binaries — instead of moto's own port, where no function runs. A function error comes back with
     `X-Amz-Function-Error`, so its errorType reaches Retry/Catch by name. Every other service call the interpreter
-    makes (S3, SNS, states:startExecution for child executions) still goes to this moto.
+    makes (S3, SNS, states:startExecution for child executions) still goes to this moto — at its own port
+    (`MOTO_PORT`, which the interpreter reads and which defaults to 5000, is set from `-p`).
 `--wait-time-scale F` (like Step Functions Local's): Wait states and Retry intervals last F times as long (0.01: a
 60 s poll takes 0.6 s), so local runs are fast and the deployed definitions run unpatched.
 
@@ -30,6 +31,7 @@ Usage: python local/moto/moto_server.py [--lambda-endpoint URL] [--wait-time-sca
 """
 
 
+import os
 import sys
 
 from moto.core.responses import ActionResult
@@ -167,6 +169,8 @@ if __name__ == "__main__":
     _scale = _take_flag(sys.argv, "--wait-time-scale")
     if _endpoint:
         _route_lambda_to(_endpoint)
+        if "-p" in sys.argv[:-1]:
+            os.environ["MOTO_PORT"] = sys.argv[sys.argv.index("-p") + 1]
     if _scale is not None:
         try:
             _factor = float(_scale)
