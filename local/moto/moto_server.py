@@ -23,6 +23,10 @@ executing Step Functions backend (the ASL interpreter ported from LocalStack), o
     `X-Amz-Function-Error`, so its errorType reaches Retry/Catch by name. Every other service call the interpreter
     makes (S3, SNS, states:startExecution for child executions) still goes to this moto — at its own port
     (`MOTO_PORT`, which the interpreter reads and which defaults to 5000, is set from `-p`).
+  * the `states:startExecution(.sync:2)` task (a child execution) works: moto's port leaves out LocalStack's
+    translation between the task's PascalCase fields and boto3's camelCase ones, so every such task fails with
+    `States.Runtime` ('StateMachineArn'). The mend translates the request (StateMachineArn → stateMachineArn) and
+    the answer (executionArn → ExecutionArn, …; the child's input and output JSON untouched), as AWS shows them.
 `--wait-time-scale F` (like Step Functions Local's): Wait states and Retry intervals last F times as long (0.01: a
 60 s poll takes 0.6 s), so local runs are fast and the deployed definitions run unpatched.
 
@@ -138,6 +142,43 @@ def _route_lambda_to(endpoint):
     boto_client.boto3 = _Boto3()
 
 
+def _pascal(value, keep=("Input", "Output")):
+    """boto3's camelCase keys as Step Functions' task results spell them; user JSON untouched."""
+    if isinstance(value, list):
+        return [_pascal(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for k, v in value.items():
+        key = k[:1].upper() + k[1:]
+        out[key] = v if key in keep else _pascal(v)
+    return out
+
+
+def _mend_start_execution():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sfn,
+    )
+
+    cls = sfn.StateTaskServiceSfn
+    original = cls._normalise_parameters
+
+    def _normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        original(self, parameters, boto_service_name, service_action_name)
+        if service_action_name is None:
+            for key in list(parameters):
+                parameters[key[:1].lower() + key[1:]] = parameters.pop(key)
+
+    def _normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        if isinstance(response, dict):
+            mended = _pascal(response)
+            response.clear()
+            response.update(mended)
+
+    cls._normalise_parameters = _normalise_parameters
+    cls._normalise_response = _normalise_response
+
+
 def _scale_waits(scale):
     """Wait states and Retry intervals last `scale` times as long."""
     import time
@@ -169,6 +210,7 @@ if __name__ == "__main__":
     _scale = _take_flag(sys.argv, "--wait-time-scale")
     if _endpoint:
         _route_lambda_to(_endpoint)
+        _mend_start_execution()
         if "-p" in sys.argv[:-1]:
             os.environ["MOTO_PORT"] = sys.argv[sys.argv.index("-p") + 1]
     if _scale is not None:
