@@ -44,6 +44,7 @@ const CONTRACT_ERROR_TYPES: &[(&str, &[&str])] = &[
             "SnapshotNotFound",
             "TableNotFound",
             "VersionNotRestorable",
+            "TargetNotFound",
             "TargetNotEmpty",
             "Transient",
             "AccessDenied",
