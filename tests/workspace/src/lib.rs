@@ -41,5 +41,7 @@ pub fn steps() -> Vec<StepInfo> {
         info::<audit_report::AuditReport>(),
         info::<verify_snapshot::VerifySnapshot>(),
         info::<notify::Notify>(),
+        info::<plan_restore::PlanRestore>(),
+        info::<verify_restore::VerifyRestore>(),
     ]
 }
