@@ -1,11 +1,11 @@
-//! The `lakevault-local` command line: `serve`, `demo`, `sfn`, `fill`.
+//! The `lakevault-local` command line: `serve`, `demo`, `up`, `restore-demo`, `sfn`, `fill`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{demo, sfn, stack};
+use crate::{demo, restore_demo, sfn, stack, up};
 
 /// The local stack of lakevault.
 #[derive(Debug, Parser)]
@@ -25,6 +25,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// The whole backup of a real Delta table on moto, printed step by step.
     Demo(DemoArgs),
+    /// moto and the local stack with the demo table backed up, left running (until Ctrl-C) for
+    /// `lakevault restore --local …` by hand: prints the environment and the commands.
+    Up(UpArgs),
+    /// The restore drill: back up, lose the source table, restore two versions with `lakevault
+    /// restore`, read them back with the deltalake package; a non-empty target, a vacuumed-out
+    /// version, the same restore twice. Printed step by step.
+    RestoreDemo(DemoArgs),
     /// Deploys the definition (placeholders filled with this account's function ARNs) to the
     /// Step Functions endpoint of AWS_ENDPOINT_URL_SFN (e.g. Step Functions Local), runs it,
     /// prints the output.
@@ -62,6 +69,17 @@ pub struct DemoArgs {
     /// Where the step binaries are (default: this program's directory).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+}
+
+/// `up`'s flags.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where things are.
+    #[command(flatten)]
+    pub demo: DemoArgs,
+    /// Port of the local stack on 127.0.0.1 (0: any free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 /// `sfn`'s flags.
@@ -154,6 +172,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(a) => serve(a).await,
         Command::Demo(a) => run_demo(a).await,
+        Command::Up(a) => {
+            let port = a.port;
+            up::run(&demo_options(a.demo)?, port).await?;
+            Ok(())
+        }
+        Command::RestoreDemo(a) => {
+            restore_demo::run(&demo_options(a)?).await?;
+            Ok(())
+        }
         Command::Sfn(a) => run_sfn(a).await,
         Command::Fill(a) => fill(&a),
     }
@@ -191,7 +218,7 @@ async fn serve(a: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn run_demo(a: DemoArgs) -> Result<(), CliError> {
+fn demo_options(a: DemoArgs) -> Result<demo::DemoOptions, CliError> {
     let root = match a.root {
         Some(r) => r,
         None => {
@@ -199,13 +226,17 @@ async fn run_demo(a: DemoArgs) -> Result<(), CliError> {
             stack::find_root(&cwd).unwrap_or(cwd)
         }
     };
-    let opts = demo::DemoOptions {
+    Ok(demo::DemoOptions {
         python: a
             .python
             .unwrap_or_else(|| moto_launcher::MotoCommand::venv_python(&root)),
         root,
         bin_dir: a.bin_dir.unwrap_or_else(own_dir),
-    };
+    })
+}
+
+async fn run_demo(a: DemoArgs) -> Result<(), CliError> {
+    let opts = demo_options(a)?;
     let out = demo::run(&opts).await?;
     let all_complete = out["results"]
         .as_array()
@@ -312,6 +343,21 @@ mod tests {
             (f.account.as_str(), f.region.as_str()),
             ("123456789012", "eu-west-1")
         );
+    }
+
+    #[test]
+    fn up_and_restore_demo_take_the_demo_flags() {
+        let Command::Up(a) = parse("up --port 9001 --root r").unwrap().command else {
+            panic!("not up")
+        };
+        assert_eq!((a.port, a.demo.root), (9001, Some(PathBuf::from("r"))));
+        assert!(matches!(
+            parse("restore-demo --bin-dir b").unwrap().command,
+            Command::RestoreDemo(DemoArgs {
+                bin_dir: Some(_),
+                ..
+            })
+        ));
     }
 
     #[test]

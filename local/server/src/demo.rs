@@ -1,4 +1,5 @@
-//! `lakevault-local demo`: the whole backup of a real Delta table, on one machine.
+//! `lakevault-local demo`: the whole backup of a real Delta table, on one machine — and the pieces
+//! `up` and `restore-demo` reuse.
 //!
 //! Starts moto and the local stack on free loopback ports, creates a source bucket holding the
 //! Delta table in `local/fixtures/delta-table` (written by the `deltalake` package), delivers an
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use moto_launcher::{LaunchError, MotoCommand, MotoServer};
 use serde_json::{Value, json};
 
-use crate::stack::{self, RunOptions, StackConfig};
+use crate::drill;
+use crate::stack::{self, RunOptions, RunOutcome, Stack, StackConfig};
 
 /// Where things are.
 #[derive(Debug, Clone)]
@@ -39,17 +41,385 @@ pub enum DemoError {
     /// The state machine could not run.
     #[error(transparent)]
     Run(#[from] stack::RunError),
+    /// A step of the restore drill could not be done.
+    #[error(transparent)]
+    Drill(#[from] drill::DrillError),
+    /// The restore drill found something wrong (what, is printed above).
+    #[error("the restore drill failed: {0}")]
+    DrillFailed(String),
 }
 
-const ACCOUNT: &str = moto_launcher::DEFAULT_ACCOUNT;
+/// The account everything runs in.
+pub const ACCOUNT: &str = moto_launcher::DEFAULT_ACCOUNT;
 const REGION: &str = moto_launcher::REGION;
-const SOURCE: &str = "lake-prod";
-const BACKUP_DATE: &str = "2021-03-31";
+/// The demo's source bucket.
+pub const SOURCE: &str = "lake-prod";
+/// The demo's backup date.
+pub const BACKUP_DATE: &str = "2021-03-31";
+/// The snapshot of [`SOURCE`] on [`BACKUP_DATE`].
+pub const SNAPSHOT: &str = "lake-prod-31-mar-2021";
+/// The table's root in the source (and the snapshot).
+pub const TABLE: &str = "events/";
 const INVENTORY_BUCKET: &str = "lakevault-inventory";
-const REPORT_BUCKET: &str = "lakevault-reports";
+/// Reports, audit records, restore plans.
+pub const REPORT_BUCKET: &str = "lakevault-reports";
 
 fn aws<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> DemoError + '_ {
     move |e| DemoError::Aws(format!("{what}: {e}"))
+}
+
+/// moto and the local stack, with the inventory and report buckets and an SNS topic whose
+/// messages reach an SQS queue: what every demo starts from. Stopped when dropped.
+pub struct DemoWorld {
+    /// Where things are.
+    pub opts: DemoOptions,
+    /// When it started (the `[  1.2s]` stamps).
+    pub t0: Instant,
+    /// The local stack (Lambda endpoint + Batch Operations).
+    pub stack: Stack,
+    /// SDK configuration for moto.
+    pub sdk: aws_config::SdkConfig,
+    /// S3 on moto.
+    pub s3: aws_sdk_s3::Client,
+    /// The topic the steps notify.
+    pub topic_arn: String,
+    /// The queue subscribed to it.
+    pub queue_url: String,
+    /// `target/lakevault-demo`: histories, settings.
+    pub work: PathBuf,
+    sqs: aws_sdk_sqs::Client,
+    // Last: moto outlives the stack that copies through it.
+    moto: MotoServer,
+}
+
+impl DemoWorld {
+    /// Starts moto and the stack (on `port`, 0 for any free one) and creates what every run needs;
+    /// the steps log warnings.
+    pub async fn start(opts: &DemoOptions, port: u16) -> Result<DemoWorld, DemoError> {
+        Self::start_with(opts, port, "warn").await
+    }
+
+    /// [`DemoWorld::start`] with the steps' `RUST_LOG` (the drill's refusals are expected: it
+    /// keeps their warnings out of the story with `error`).
+    pub async fn start_with(
+        opts: &DemoOptions,
+        port: u16,
+        step_log: &str,
+    ) -> Result<DemoWorld, DemoError> {
+        let t0 = Instant::now();
+        let fixture = opts.root.join("local/fixtures/delta-table");
+        if !fixture.is_dir() {
+            return Err(DemoError::Setup(format!(
+                "{} is missing",
+                fixture.display()
+            )));
+        }
+        // The local stack's moto: bucket-policy evaluation off, because moto would apply the
+        // snapshot bucket's conditional denies unconditionally (see local/moto/moto_server.py).
+        let moto = MotoServer::start(&MotoCommand::local_stack(&opts.python, &opts.root)).await?;
+        say(t0, format!("moto (S3, SNS, SQS) on {}", moto.endpoint()));
+
+        let mut step_env = moto.env();
+        step_env.push(("RUST_LOG".into(), step_log.into()));
+        let sdk = moto.sdk_config();
+        let stack = stack::start(
+            StackConfig {
+                sdk: sdk.clone(),
+                bin_dir: opts.bin_dir.clone(),
+                step_env,
+                max_copy_bytes: local_batch::AWS_MAX_COPY_BYTES,
+                timeout: Duration::from_secs(300),
+            },
+            port,
+        )
+        .await
+        .map_err(|e| DemoError::Setup(format!("could not start the local stack: {e}")))?;
+        say(
+            t0,
+            format!(
+                "local Lambda endpoint + S3 Batch Operations on {}",
+                stack.url
+            ),
+        );
+
+        let s3 = kit::clients::s3(&sdk);
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        for b in [INVENTORY_BUCKET, REPORT_BUCKET] {
+            s3.create_bucket()
+                .bucket(b)
+                .send()
+                .await
+                .map_err(aws("CreateBucket"))?;
+        }
+        // Who hears about it: SNS topic → SQS queue.
+        let topic_arn = sns
+            .create_topic()
+            .name("lakevault-backups")
+            .send()
+            .await
+            .map_err(aws("CreateTopic"))?
+            .topic_arn()
+            .unwrap_or_default()
+            .to_owned();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("lakevault-demo-inbox")
+            .send()
+            .await
+            .map_err(aws("CreateQueue"))?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:lakevault-demo-inbox");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .send()
+            .await
+            .map_err(aws("Subscribe"))?;
+        let work = opts.root.join("target/lakevault-demo");
+        tokio::fs::create_dir_all(&work)
+            .await
+            .map_err(|e| DemoError::Setup(format!("{}: {e}", work.display())))?;
+        Ok(DemoWorld {
+            opts: opts.clone(),
+            t0,
+            stack,
+            sdk,
+            s3,
+            topic_arn,
+            queue_url,
+            work,
+            sqs,
+            moto,
+        })
+    }
+
+    /// Prints `[  1.2s] msg`.
+    pub fn say(&self, msg: impl AsRef<str>) {
+        say(self.t0, msg);
+    }
+
+    /// moto's URL.
+    pub fn moto_endpoint(&self) -> &str {
+        self.moto.endpoint()
+    }
+
+    /// The environment a program needs to reach moto (credentials, region, endpoint) and the
+    /// stack's S3 Control API.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.moto.env();
+        env.push(("AWS_ENDPOINT_URL_S3_CONTROL".into(), self.stack.url.clone()));
+        env
+    }
+
+    /// Creates `bucket` holding the demo's Delta table minus the keys in `skip`, and delivers its
+    /// S3 Inventory of backup date + 2 days. Returns the number of objects.
+    pub async fn add_source(&self, bucket: &str, skip: &[String]) -> Result<usize, DemoError> {
+        self.s3
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(aws("CreateBucket"))?;
+        let fixture = self.opts.root.join("local/fixtures/delta-table");
+        let n = drill::upload_dir(&self.s3, &fixture, bucket, skip).await?;
+        let at = time::macros::datetime!(2021-04-02 01:00 UTC);
+        let delivery =
+            local_inventory::Delivery::new(bucket, INVENTORY_BUCKET, "inventory", "daily", at);
+        let report = local_inventory::deliver(&self.s3, &delivery)
+            .await
+            .map_err(aws("inventory delivery"))?;
+        let held = if skip.is_empty() {
+            " (10 commits, a checkpoint, removed files)".to_owned()
+        } else {
+            format!(
+                " ({} of its files deleted before the backup, as a VACUUM would)",
+                skip.len()
+            )
+        };
+        self.say(format!("s3://{bucket}: a Delta table, {n} objects{held}"));
+        self.say(format!(
+            "S3 Inventory delivered: s3://{}/{} ({} rows)",
+            report.bucket, report.manifest_key, report.rows
+        ));
+        Ok(n)
+    }
+
+    /// Creates an empty bucket (a restore target).
+    pub async fn create_bucket(&self, bucket: &str) -> Result<(), DemoError> {
+        self.s3
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(aws("CreateBucket"))?;
+        Ok(())
+    }
+
+    /// The backup's run input for `sources` on the backup date.
+    pub fn backup_input(&self, sources: &[&str]) -> Value {
+        json!({
+            "sources": sources.iter().map(|s| json!({"source_bucket": s, "backup_date": BACKUP_DATE})).collect::<Vec<_>>(),
+            "settings": {
+                "account_id": ACCOUNT,
+                "inventory": {"bucket": INVENTORY_BUCKET, "prefix": "inventory", "configuration_id": "daily"},
+                "role_arn": format!("arn:aws:iam::{ACCOUNT}:role/lakevault-batch"),
+                "report": {"bucket": REPORT_BUCKET, "prefix": "reports"},
+                "topic_arn": self.topic_arn,
+                "break_glass_role_arns": [format!("arn:aws:iam::{ACCOUNT}:role/lakevault-break-glass")],
+                "retention": {"mode": "GOVERNANCE", "days": 30},
+                "poll_seconds": 1
+            }
+        })
+    }
+
+    /// The restore's run settings (the contract's `settings` object).
+    pub fn restore_settings(&self) -> Value {
+        json!({
+            "account_id": ACCOUNT,
+            "role_arn": format!("arn:aws:iam::{ACCOUNT}:role/lakevault-restore-batch"),
+            "report": {"bucket": REPORT_BUCKET, "prefix": "reports"},
+            "topic_arn": self.topic_arn,
+            "poll_seconds": 1
+        })
+    }
+
+    /// Writes [`Self::restore_settings`] to `<work>/restore-settings.json`; returns its path.
+    pub async fn write_restore_settings(&self) -> Result<PathBuf, DemoError> {
+        let path = self.work.join("restore-settings.json");
+        let text = serde_json::to_vec_pretty(&self.restore_settings()).unwrap_or_default();
+        tokio::fs::write(&path, text)
+            .await
+            .map_err(|e| DemoError::Setup(format!("{}: {e}", path.display())))?;
+        Ok(path)
+    }
+
+    /// Runs the backup of `sources` on the local runner; the history goes to
+    /// `<work>/<name>.json`.
+    pub async fn back_up(&self, sources: &[&str], name: &str) -> Result<RunOutcome, DemoError> {
+        self.say("running statemachine/backup.asl.json on aws-local-stepfunctions …");
+        let events_file = self.work.join(format!("{name}.json"));
+        let outcome = stack::run_state_machine(
+            &RunOptions {
+                runner_dir: self.opts.root.join("local/sfn-runner"),
+                definition: self.opts.root.join("statemachine/backup.asl.json"),
+                lambda_endpoint: self.stack.url.clone(),
+                wait_ms: 250,
+                retry_ms: 200,
+                events_file: events_file.clone(),
+            },
+            &self.backup_input(sources),
+        )
+        .await?;
+        if outcome.output.is_ok() {
+            self.say(format!(
+                "execution succeeded: {} states entered, history in {}",
+                outcome
+                    .events
+                    .iter()
+                    .filter(|e| e["type"] == "StateEntered")
+                    .count(),
+                events_file.display()
+            ));
+        }
+        Ok(outcome)
+    }
+
+    /// Prints each source's result of a backup.
+    pub async fn print_backup(&self, output: &Value) -> Result<(), DemoError> {
+        println!();
+        for r in output["results"].as_array().into_iter().flatten() {
+            let bucket = r["snapshot_bucket"].as_str().unwrap_or("");
+            println!(
+                "source         s3://{}",
+                r["source_bucket"].as_str().unwrap_or("")
+            );
+            println!("backup date    {}", r["backup_date"].as_str().unwrap_or(""));
+            println!("outcome        {}", r["outcome"].as_str().unwrap_or(""));
+            if !bucket.is_empty() {
+                let copied = drill::keys(&self.s3, bucket, "").await?.len();
+                println!("snapshot       s3://{bucket} ({copied} objects)");
+                println!("job            {}", r["job_id"].as_str().unwrap_or(""));
+                let a = &r["audit"];
+                println!(
+                    "audit          verdict {}, tasks {}, failure classes {}",
+                    a["verdict"].as_str().unwrap_or("?"),
+                    compact(&a["tasks"]),
+                    compact(&a["failure_classes"])
+                );
+                if let Some(rec) = a["record"].as_object() {
+                    println!(
+                        "audit record   s3://{}/{}",
+                        rec.get("bucket").and_then(Value::as_str).unwrap_or(""),
+                        rec.get("key").and_then(Value::as_str).unwrap_or("")
+                    );
+                }
+                let v = &r["verification"];
+                if let Some(summary) = v["summary"].as_str() {
+                    println!(
+                        "delta tables   {summary} (verdict {})",
+                        v["verdict"].as_str().unwrap_or("?")
+                    );
+                }
+            } else {
+                println!(
+                    "failed at      {} with {}",
+                    r["failed_state"].as_str().unwrap_or("?"),
+                    r["error"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints (and removes) the notifications that reached the queue: subject and readable part.
+    pub async fn print_notifications(&self) -> Result<usize, DemoError> {
+        let mut n = 0;
+        loop {
+            let msgs = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .map_err(aws("ReceiveMessage"))?;
+            if msgs.messages().is_empty() {
+                return Ok(n);
+            }
+            for m in msgs.messages() {
+                n += 1;
+                let envelope: Value =
+                    serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+                println!(
+                    "\nnotification   {}",
+                    envelope["Subject"].as_str().unwrap_or("")
+                );
+                // The body ends with the whole JSON record; the readable part is enough here.
+                for line in envelope["Message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .lines()
+                    .take_while(|l| !l.starts_with("--- record"))
+                {
+                    println!("               {line}");
+                }
+                if let Some(handle) = m.receipt_handle() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .map_err(aws("DeleteMessage"))?;
+                }
+            }
+        }
+    }
 }
 
 fn say(t0: Instant, msg: impl AsRef<str>) {
@@ -58,135 +428,9 @@ fn say(t0: Instant, msg: impl AsRef<str>) {
 
 /// Runs the demo, printing as it goes; returns the state machine's output.
 pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
-    let t0 = Instant::now();
-    let fixture = opts.root.join("local/fixtures/delta-table");
-    if !fixture.is_dir() {
-        return Err(DemoError::Setup(format!(
-            "{} is missing",
-            fixture.display()
-        )));
-    }
-    // The local stack's moto: bucket-policy evaluation off, because moto would apply the
-    // snapshot bucket's conditional denies unconditionally (see local/moto/moto_server.py).
-    let moto = MotoServer::start(&MotoCommand::local_stack(&opts.python, &opts.root)).await?;
-    say(t0, format!("moto (S3, SNS, SQS) on {}", moto.endpoint()));
-
-    let mut step_env = moto.env();
-    step_env.push(("RUST_LOG".into(), "warn".into()));
-    let sdk = moto.sdk_config();
-    let local = stack::start(
-        StackConfig {
-            sdk: sdk.clone(),
-            bin_dir: opts.bin_dir.clone(),
-            step_env,
-            max_copy_bytes: local_batch::AWS_MAX_COPY_BYTES,
-            timeout: Duration::from_secs(300),
-        },
-        0,
-    )
-    .await
-    .map_err(|e| DemoError::Setup(format!("could not start the local stack: {e}")))?;
-    say(
-        t0,
-        format!(
-            "local Lambda endpoint + S3 Batch Operations on {}",
-            local.url
-        ),
-    );
-
-    let s3 = kit::clients::s3(&sdk);
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-
-    // The source account's bucket with a real Delta table.
-    for b in [SOURCE, INVENTORY_BUCKET, REPORT_BUCKET] {
-        s3.create_bucket()
-            .bucket(b)
-            .send()
-            .await
-            .map_err(aws("CreateBucket"))?;
-    }
-    let files = upload_dir(&s3, &fixture, SOURCE).await?;
-    say(
-        t0,
-        format!(
-            "s3://{SOURCE}: a Delta table, {files} objects (10 commits, a checkpoint, removed files)"
-        ),
-    );
-
-    // Who hears about it: SNS topic → SQS queue.
-    let topic = sns
-        .create_topic()
-        .name("lakevault-backups")
-        .send()
-        .await
-        .map_err(aws("CreateTopic"))?
-        .topic_arn()
-        .unwrap_or_default()
-        .to_owned();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("lakevault-demo-inbox")
-        .send()
-        .await
-        .map_err(aws("CreateQueue"))?
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:lakevault-demo-inbox");
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .send()
-        .await
-        .map_err(aws("Subscribe"))?;
-
-    // The inventory S3 would deliver two days after the backup date.
-    let at = time::macros::datetime!(2021-04-02 01:00 UTC);
-    let delivery =
-        local_inventory::Delivery::new(SOURCE, INVENTORY_BUCKET, "inventory", "daily", at);
-    let report = local_inventory::deliver(&s3, &delivery)
-        .await
-        .map_err(aws("inventory delivery"))?;
-    say(
-        t0,
-        format!(
-            "S3 Inventory delivered: s3://{}/{} ({} rows)",
-            report.bucket, report.manifest_key, report.rows
-        ),
-    );
-
-    let input = json!({
-        "sources": [{"source_bucket": SOURCE, "backup_date": BACKUP_DATE}],
-        "settings": {
-            "account_id": ACCOUNT,
-            "inventory": {"bucket": INVENTORY_BUCKET, "prefix": "inventory", "configuration_id": "daily"},
-            "role_arn": format!("arn:aws:iam::{ACCOUNT}:role/lakevault-batch"),
-            "report": {"bucket": REPORT_BUCKET, "prefix": "reports"},
-            "topic_arn": topic,
-            "break_glass_role_arns": [format!("arn:aws:iam::{ACCOUNT}:role/lakevault-break-glass")],
-            "retention": {"mode": "GOVERNANCE", "days": 30},
-            "poll_seconds": 1
-        }
-    });
-    let work = tempdir_in_target(&opts.root).await?;
-    say(
-        t0,
-        "running statemachine/backup.asl.json on aws-local-stepfunctions …",
-    );
-    let outcome = stack::run_state_machine(
-        &RunOptions {
-            runner_dir: opts.root.join("local/sfn-runner"),
-            definition: opts.root.join("statemachine/backup.asl.json"),
-            lambda_endpoint: local.url.clone(),
-            wait_ms: 250,
-            retry_ms: 200,
-            events_file: work.join("events.json"),
-        },
-        &input,
-    )
-    .await?;
+    let world = DemoWorld::start(opts, 0).await?;
+    world.add_source(SOURCE, &[]).await?;
+    let outcome = world.back_up(&[SOURCE], "events").await?;
     let output = match outcome.output {
         Ok(v) => v,
         Err(e) => {
@@ -194,89 +438,10 @@ pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
             return Ok(e);
         }
     };
-    say(
-        t0,
-        format!(
-            "execution succeeded: {} states entered, history in {}",
-            outcome
-                .events
-                .iter()
-                .filter(|e| e["type"] == "StateEntered")
-                .count(),
-            work.join("events.json").display()
-        ),
-    );
-
+    world.print_backup(&output).await?;
+    world.print_notifications().await?;
     println!();
-    for r in output["results"].as_array().into_iter().flatten() {
-        let bucket = r["snapshot_bucket"].as_str().unwrap_or("");
-        println!(
-            "source         s3://{}",
-            r["source_bucket"].as_str().unwrap_or("")
-        );
-        println!("backup date    {}", r["backup_date"].as_str().unwrap_or(""));
-        println!("outcome        {}", r["outcome"].as_str().unwrap_or(""));
-        if !bucket.is_empty() {
-            let copied = count_objects(&s3, bucket).await?;
-            println!("snapshot       s3://{bucket} ({copied} objects)");
-            println!("job            {}", r["job_id"].as_str().unwrap_or(""));
-            let a = &r["audit"];
-            println!(
-                "audit          verdict {}, tasks {}, failure classes {}",
-                a["verdict"].as_str().unwrap_or("?"),
-                compact(&a["tasks"]),
-                compact(&a["failure_classes"])
-            );
-            if let Some(rec) = a["record"].as_object() {
-                println!(
-                    "audit record   s3://{}/{}",
-                    rec.get("bucket").and_then(Value::as_str).unwrap_or(""),
-                    rec.get("key").and_then(Value::as_str).unwrap_or("")
-                );
-            }
-            let v = &r["verification"];
-            if let Some(summary) = v["summary"].as_str() {
-                println!(
-                    "delta tables   {summary} (verdict {})",
-                    v["verdict"].as_str().unwrap_or("?")
-                );
-            }
-        } else {
-            println!(
-                "failed at      {} with {}",
-                r["failed_state"].as_str().unwrap_or("?"),
-                r["error"].as_str().unwrap_or("?")
-            );
-        }
-    }
-    let msgs = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .map_err(aws("ReceiveMessage"))?;
-    for m in msgs.messages() {
-        let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
-        println!(
-            "\nnotification   {}",
-            envelope["Subject"].as_str().unwrap_or("")
-        );
-        // The body ends with the whole JSON record; the readable part is enough here.
-        for line in envelope["Message"]
-            .as_str()
-            .unwrap_or("")
-            .lines()
-            .take_while(|l| !l.starts_with("--- record"))
-        {
-            println!("               {line}");
-        }
-    }
-    println!();
-    say(t0, "done; stopping moto and the local stack");
-    drop(local);
-    drop(moto);
+    world.say("done; stopping moto and the local stack");
     Ok(output)
 }
 
@@ -289,51 +454,10 @@ fn compact(v: &Value) -> String {
     }
 }
 
-async fn tempdir_in_target(root: &Path) -> Result<PathBuf, DemoError> {
-    let dir = root.join("target/lakevault-demo");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| DemoError::Setup(format!("{}: {e}", dir.display())))?;
-    Ok(dir)
-}
-
-async fn upload_dir(s3: &aws_sdk_s3::Client, dir: &Path, bucket: &str) -> Result<usize, DemoError> {
-    let mut stack = vec![dir.to_path_buf()];
-    let mut n = 0;
-    while let Some(d) = stack.pop() {
-        let unreadable = |e: std::io::Error| DemoError::Setup(format!("{}: {e}", d.display()));
-        let mut entries = tokio::fs::read_dir(&d).await.map_err(unreadable)?;
-        while let Some(entry) = entries.next_entry().await.map_err(unreadable)? {
-            let p = entry.path();
-            if entry.file_type().await.map_err(unreadable)?.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let key = p
-                .strip_prefix(dir)
-                .map(|k| k.to_string_lossy().replace('\\', "/"))
-                .unwrap_or_default();
-            let body = aws_sdk_s3::primitives::ByteStream::from_path(&p)
-                .await
-                .map_err(aws("read fixture"))?;
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(body)
-                .send()
-                .await
-                .map_err(aws("PutObject"))?;
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-async fn count_objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, DemoError> {
-    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
-    let mut n = 0;
-    while let Some(page) = pages.next().await {
-        n += page.map_err(aws("ListObjectsV2"))?.contents().len();
-    }
-    Ok(n)
+/// The workspace-relative form of `path` for printed commands (absolute when outside `root`).
+pub fn shown(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

@@ -1,4 +1,4 @@
-//! `lakevault-local`: the local stack (`serve`, `demo`, `sfn`, `fill`; see
+//! `lakevault-local`: the local stack (`serve`, `demo`, `up`, `restore-demo`, `sfn`, `fill`; see
 //! [`lakevault_local::cli`]).
 
 use std::process::ExitCode;

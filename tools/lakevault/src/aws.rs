@@ -103,7 +103,10 @@ pub async fn start(
 fn apply_event(seen: &mut Seen, ev: &HistoryEvent) {
     if let Some(d) = ev.state_entered_event_details() {
         seen.state = Some(d.name().to_owned());
-        if let Some(input) = d.input().and_then(|i| serde_json::from_str::<Value>(i).ok()) {
+        if let Some(input) = d
+            .input()
+            .and_then(|i| serde_json::from_str::<Value>(i).ok())
+        {
             seen.record_input(&input);
         }
     }

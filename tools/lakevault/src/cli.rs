@@ -250,8 +250,10 @@ async fn restore(a: RestoreArgs) -> Result<(), CommandError> {
             let started = aws::start(&sfn, arn, &name, &req.run_input(&settings)).await?;
             if a.no_wait {
                 if a.json {
-                    print_json(&json!({"execution_arn": started.execution_arn, "name": name,
-                                       "started": started.new}));
+                    print_json(
+                        &json!({"execution_arn": started.execution_arn, "name": name,
+                                       "started": started.new}),
+                    );
                 } else {
                     println!("{}", started.execution_arn);
                 }
@@ -322,8 +324,9 @@ fn report(finished: Finished, as_json: bool) -> Result<(), CommandError> {
         }
         Status::Failed { error, cause } => Err(CommandError::Restore {
             error_type: error,
-            message: format!("{} (execution {execution})", message_of_cause(&cause)),
+            message: message_of_cause(&cause),
             state: seen.failed_state,
+            execution: Some(execution),
         }),
         Status::Stopped(status) => Err(CommandError::Stopped { execution, status }),
     }

@@ -24,6 +24,8 @@ pub enum CommandError {
         message: String,
         /// The state it failed at, when known.
         state: Option<String>,
+        /// The execution, when there was one.
+        execution: Option<String>,
     },
     /// The execution ended without success or failure: aborted or timed out. Exit 1.
     #[error("execution {execution} ended {status}")]
@@ -99,19 +101,25 @@ impl CommandError {
             "errorMessage": self.to_string(),
         });
         if let CommandError::Restore {
-            state: Some(state), ..
+            state, execution, ..
         } = self
         {
-            v["state"] = serde_json::json!(state);
+            if let Some(state) = state {
+                v["state"] = serde_json::json!(state);
+            }
+            if let Some(execution) = execution {
+                v["execution"] = serde_json::json!(execution);
+            }
         }
         v
     }
 }
 
 /// A step's error JSON (`{"errorType", "errorMessage"}`, or a Step Functions `Cause` holding
-/// one) → the message; anything else as it is.
+/// one, possibly after a sentence of the runner's) → the message; anything else as it is.
 pub fn message_of_cause(cause: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(cause) {
+    let json_part = cause.find('{').map_or(cause, |i| &cause[i..]);
+    match serde_json::from_str::<serde_json::Value>(json_part) {
         Ok(v) => match v["errorMessage"].as_str() {
             Some(m) => m.to_owned(),
             None => cause.to_owned(),
@@ -130,6 +138,7 @@ mod tests {
             error_type: "TargetNotEmpty".into(),
             message: "s3://x/events/ is not empty".into(),
             state: Some("PlanRestore".into()),
+            execution: None,
         };
         assert_eq!(
             (restore.error_type(), restore.exit_code()),
@@ -151,6 +160,12 @@ mod tests {
         assert_eq!(
             message_of_cause(r#"{"errorType":"TargetNotEmpty","errorMessage":"not empty"}"#),
             "not empty"
+        );
+        assert_eq!(
+            message_of_cause(
+                r#"Execution has failed with the following error: {"errorMessage":"gone","errorType":"X"}"#
+            ),
+            "gone"
         );
         assert_eq!(message_of_cause("plain words"), "plain words");
     }

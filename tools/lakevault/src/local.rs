@@ -81,22 +81,28 @@ fn state_of(function: &str, payload: &Value) -> &'static str {
         "submit-job" => "SubmitRestoreJob",
         "await-job" => "AwaitRestoreJob",
         "verify-restore" => "VerifyRestore",
-        "notify" if payload.get("failure").is_some_and(|f| !f.is_null()) => {
-            "NotifyRestoreFailed"
-        }
+        "notify" if payload.get("failure").is_some_and(|f| !f.is_null()) => "NotifyRestoreFailed",
         "notify" => "NotifyRestored",
         _ => "(another step)",
     }
 }
 
-/// True when `inv` belongs to the restore `req` (whose plan and job `seen` may already know).
+/// True when `inv` belongs to the restore `req` (whose plan and job `seen` may already know):
+/// plan-restore's event (and a failure notice sent before there is a plan) names the snapshot
+/// and the target; the later ones carry the restore id or the job id.
 fn belongs(req: &RestoreRequest, seen: &Seen, inv: &Invocation) -> bool {
     let p = &inv.payload;
+    let names_this_restore = |r: &Value| {
+        let prefix = r["target"]["prefix"].as_str().unwrap_or("");
+        r["snapshot_bucket"] == req.snapshot_bucket.as_str()
+            && r["target"]["bucket"] == req.target.bucket.as_str()
+            && prefix.trim_matches('/') == req.target.prefix.trim_matches('/')
+    };
     if inv.function == "plan-restore" {
-        let prefix = p["target"]["prefix"].as_str().unwrap_or("");
-        return p["snapshot_bucket"] == req.snapshot_bucket.as_str()
-            && p["target"]["bucket"] == req.target.bucket.as_str()
-            && prefix.trim_matches('/') == req.target.prefix.trim_matches('/');
+        return names_this_restore(p);
+    }
+    if inv.function == "notify" && p["restore"]["restore_id"].is_null() {
+        return p["restore"].is_object() && names_this_restore(&p["restore"]);
     }
     let text = p.to_string();
     seen.restore_id().is_some_and(|id| text.contains(id))
@@ -108,7 +114,9 @@ pub fn apply(seen: &mut Seen, inv: &Invocation) {
     let state = state_of(&inv.function, &inv.payload);
     seen.record_input(&inv.payload);
     if inv.function_error {
-        let error_type = inv.response["errorType"].as_str().unwrap_or("Lambda.Unknown");
+        let error_type = inv.response["errorType"]
+            .as_str()
+            .unwrap_or("Lambda.Unknown");
         seen.state = Some(format!("{state}: {error_type}"));
         return;
     }
@@ -167,8 +175,7 @@ pub async fn run(
         events_file: events_file.clone(),
     };
     let input = req.run_input(settings);
-    let mut runner =
-        tokio::spawn(async move { stack::run_state_machine(&run_opts, &input).await });
+    let mut runner = tokio::spawn(async move { stack::run_state_machine(&run_opts, &input).await });
 
     let mut seen = Seen {
         state: Some("PlanRestore".to_owned()),
@@ -201,7 +208,10 @@ pub async fn run(
     let status = match outcome.output {
         Ok(output) => Status::Succeeded(output),
         Err(failed) => Status::Failed {
-            error: failed["error"].as_str().unwrap_or("States.Unknown").to_owned(),
+            error: failed["error"]
+                .as_str()
+                .unwrap_or("States.Unknown")
+                .to_owned(),
             cause: failed["cause"].as_str().unwrap_or("").to_owned(),
         },
     };
@@ -319,7 +329,10 @@ mod tests {
             true,
         );
         apply(&mut seen, &failed);
-        assert_eq!(seen.state.as_deref(), Some("VerifyRestore: RestoreMismatch"));
+        assert_eq!(
+            seen.state.as_deref(),
+            Some("VerifyRestore: RestoreMismatch")
+        );
         let notice = inv(
             6,
             "notify",
@@ -330,5 +343,18 @@ mod tests {
         apply(&mut seen, &notice);
         assert_eq!(seen.state.as_deref(), Some("NotifyRestoreFailed"));
         assert_eq!(seen.failed_state.as_deref(), Some("VerifyRestore"));
+
+        // A plan that failed: the notice has no restore id yet, but names the snapshot and target.
+        let fresh = Seen::default();
+        let early_notice = inv(
+            7,
+            "notify",
+            json!({"restore": {"restore_id": null, "snapshot_bucket": "lake-prod-31-mar-2021",
+                               "target": {"bucket": "lake-prod-restored", "prefix": "events/"}},
+                   "failure": {"state": "PlanRestore", "error": "TargetNotEmpty"}}),
+            json!({"message_id": "m"}),
+            false,
+        );
+        assert!(belongs(&req, &fresh, &early_notice));
     }
 }

@@ -28,9 +28,20 @@ fn main() -> ExitCode {
             match &e {
                 lakevault::CommandError::Restore {
                     error_type,
-                    state: Some(state),
+                    state,
+                    execution,
                     ..
-                } => eprintln!("lakevault: restore failed at {state}: {error_type}: {e}"),
+                } => {
+                    match state {
+                        Some(state) => {
+                            eprintln!("lakevault: restore failed at {state}: {error_type}: {e}")
+                        }
+                        None => eprintln!("lakevault: restore failed: {error_type}: {e}"),
+                    }
+                    if let Some(execution) = execution {
+                        eprintln!("execution      {execution}");
+                    }
+                }
                 _ => eprintln!("lakevault: {}: {e}", e.error_type()),
             }
             ExitCode::from(e.exit_code())

@@ -23,5 +23,6 @@ pub async fn dry_run(
             error_type: d.error_type,
             message: message_of_cause(&d.error_message),
             state: Some("PlanRestore (dry run)".to_owned()),
+            execution: None,
         })
 }

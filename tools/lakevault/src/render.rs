@@ -20,10 +20,11 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {unit}")
 }
 
-/// `done/total` bytes in the unit that suits `total` (`0.4/1.2 MiB`; at least MiB, as the
-/// progress line promises).
+/// `done/total` bytes in the unit that suits `total` (`0.4/1.2 MiB`, `12.0/40.5 KiB`,
+/// `3.0/40.0 GiB`).
 pub fn bytes_fraction(done: u64, total: u64) -> String {
-    const UNITS: [(&str, f64); 4] = [
+    const UNITS: [(&str, f64); 5] = [
+        ("KiB", 1024.0),
         ("MiB", 1024.0 * 1024.0),
         ("GiB", 1024.0 * 1024.0 * 1024.0),
         ("TiB", 1024.0 * 1024.0 * 1024.0 * 1024.0),
@@ -32,7 +33,7 @@ pub fn bytes_fraction(done: u64, total: u64) -> String {
     let (unit, scale) = UNITS
         .iter()
         .rev()
-        .find(|(_, s)| total as f64 >= *s * 10.0)
+        .find(|(_, s)| total as f64 >= *s)
         .copied()
         .unwrap_or(UNITS[0]);
     format!(
@@ -58,10 +59,11 @@ fn s3_url(bucket: &str, key: &str) -> String {
 /// How the version was chosen, in words.
 pub fn chosen_by(plan: &Value) -> String {
     match s(plan, "chosen_by") {
-        "as_of_backup_date" => format!("the table as of the backup date {}", s(plan, "backup_date")),
+        "as_of_backup_date" => {
+            format!("the table as of the backup date {}", s(plan, "backup_date"))
+        }
         "latest_restorable" => "the newest version the snapshot can restore".to_owned(),
-        "" => "asked for".to_owned(),
-        other if other == "version" || other == "exact" => "asked for".to_owned(),
+        "" | "version" => "the version asked for".to_owned(),
         other => other.replace('_', " "),
     }
 }
@@ -111,9 +113,9 @@ pub fn plan_text(plan: &Value) -> String {
     );
     let rel = format!("{table}<path>");
     let mapping = match plan["target_key_prefix"].as_str() {
-        Some(q) => format!(
-            "TargetKeyPrefix {q:?}: s3://{snapshot}/{rel} → s3://{target_bucket}/{q}/{rel}"
-        ),
+        Some(q) => {
+            format!("TargetKeyPrefix {q:?}: s3://{snapshot}/{rel} → s3://{target_bucket}/{q}/{rel}")
+        }
         None => format!("no TargetKeyPrefix: s3://{snapshot}/{rel} → s3://{target_bucket}/{rel}"),
     };
     line("", mapping);
@@ -121,7 +123,11 @@ pub fn plan_text(plan: &Value) -> String {
     if m.is_object() && !s(m, "key").is_empty() {
         line(
             "manifest",
-            format!("{} ({})", s3_url(s(m, "bucket"), s(m, "key")), s(m, "format")),
+            format!(
+                "{} ({})",
+                s3_url(s(m, "bucket"), s(m, "key")),
+                s(m, "format")
+            ),
         );
     }
     let r = &plan["job_report"];
@@ -135,8 +141,8 @@ pub fn plan_text(plan: &Value) -> String {
         line(
             "cost",
             format!(
-                "≈ ${cost:.2} for Batch Operations ($0.25 per job + $1.00 per million objects; \
-                 the COPY requests and storage are billed as usual)"
+                "≈ ${cost:.2} (list price, us-east-1: $0.25 for the Batch Operations job, $1.00 \
+                 per million objects, and their COPY requests; storage is billed as usual)"
             ),
         );
     }
@@ -144,7 +150,8 @@ pub fn plan_text(plan: &Value) -> String {
     if plan["resumed"] == true {
         line(
             "note",
-            "the target already holds exactly this plan's objects: a restore would resume it".into(),
+            "the target already holds exactly this plan's objects: a restore would resume it"
+                .into(),
         );
     }
     out
@@ -227,7 +234,8 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(123_456), "120.6 KiB");
         assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
-        assert_eq!(bytes_fraction(0, 123_456), "0.0/0.1 MiB");
+        assert_eq!(bytes_fraction(0, 123_456), "0.0/120.6 KiB");
+        assert_eq!(bytes_fraction(1024 * 1024, 2 * 1024 * 1024), "1.0/2.0 MiB");
         assert_eq!(
             bytes_fraction(3 * 1024 * 1024 * 1024, 40 * 1024 * 1024 * 1024),
             "3.0/40.0 GiB"
@@ -267,7 +275,7 @@ mod tests {
         p["chosen_by"] = json!("version");
         let text = plan_text(&p);
         assert!(text.contains("commits 0..7"), "{text}");
-        assert!(text.contains("7: asked for"), "{text}");
+        assert!(text.contains("7: the version asked for"), "{text}");
     }
 
     #[test]
@@ -280,6 +288,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("by Batch Operations job job-1"), "{text}");
-        assert!(text.contains("20 live files, 120.1 KiB: restored"), "{text}");
+        assert!(
+            text.contains("20 live files, 120.1 KiB: restored"),
+            "{text}"
+        );
     }
 }

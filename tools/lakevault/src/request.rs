@@ -150,12 +150,7 @@ impl SettingsFile {
             let inner = InvalidInput::from_serde(e);
             InvalidInput::new(
                 "--settings",
-                format!(
-                    "{} at {}: {}",
-                    path.display(),
-                    inner.path,
-                    inner.message
-                ),
+                format!("{} at {}: {}", path.display(), inner.path, inner.message),
             )
         })
     }
@@ -206,14 +201,18 @@ impl Settings {
             .account_id
             .ok_or_else(|| missing("--account-id", "account_id"))?;
         validate::check_account_id("--account-id", &account_id)?;
-        let role_arn = f.role_arn.ok_or_else(|| missing("--role-arn", "role_arn"))?;
+        let role_arn = f
+            .role_arn
+            .ok_or_else(|| missing("--role-arn", "role_arn"))?;
         validate::check_arn("--role-arn", &role_arn, ArnKind::Role)?;
         let report = f
             .report
             .ok_or_else(|| missing("--report-bucket", "report"))?;
         validate::check_bucket("--report-bucket", &report.bucket)?;
         validate::check_key_prefix("--report-prefix", &report.prefix)?;
-        if report.prefix.is_empty() || report.prefix.starts_with('/') || report.prefix.ends_with('/')
+        if report.prefix.is_empty()
+            || report.prefix.starts_with('/')
+            || report.prefix.ends_with('/')
         {
             return Err(InvalidInput::new(
                 "--report-prefix",

@@ -126,6 +126,30 @@ esac"#,
     assert_eq!(log.len(), 5);
     assert_eq!(log.iter().filter(|i| i.injected).count(), 2);
     assert_eq!(log[1].payload, json!({"fail": true}));
+
+    // Numbered from 1; `?after=N` lists only the later ones (how `lakevault restore --local`
+    // follows a run).
+    assert_eq!(
+        log.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    let later: Vec<Value> = reqwest::get(format!("{url}/_lakevault/invocations?after=3"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|i| i["seq"].clone()).collect::<Vec<_>>(),
+        vec![json!(4), json!(5)]
+    );
+    let all: Vec<Value> = reqwest::get(format!("{url}/_lakevault/invocations"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
 }
 
 #[tokio::test]
