@@ -91,6 +91,20 @@ impl Moto {
         ))
     }
 
+    /// The local stack's moto with Step Functions executing: the interpreter's Lambda calls go
+    /// to `lambda_endpoint` (a local stack that will listen there), Wait states and Retry
+    /// intervals scaled by `wait_time_scale` (see `local/moto/moto_server.py`).
+    pub fn start_local_stack_with_step_functions(
+        lambda_endpoint: &str,
+        wait_time_scale: f64,
+    ) -> Moto {
+        let root = workspace_root();
+        Self::launch(
+            &MotoCommand::local_stack(MotoCommand::venv_python(&root), &root)
+                .with_step_functions(lambda_endpoint, wait_time_scale),
+        )
+    }
+
     fn launch(cmd: &MotoCommand) -> Moto {
         // Blocking on purpose: tests call this synchronously, before they do anything else, and
         // from the test's own thread (which the server's PDEATHSIG is tied to).
