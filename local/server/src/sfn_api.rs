@@ -308,8 +308,8 @@ fn report_new(
         && !who.is_empty()
     {
         let key = format!("{}#failed", t.arn);
-        if !seen.contains_key(&key) {
-            seen.insert(key, 1);
+        if let std::collections::btree_map::Entry::Vacant(e) = seen.entry(key) {
+            e.insert(1);
             progress(&format!("[{who}] failed at {state}: {error}"));
         }
     }
