@@ -212,11 +212,23 @@ async fn restore(a: RestoreArgs) -> Result<(), CommandError> {
         }
         return Ok(());
     }
+    let runs_on = match (&a.local, &a.state_machine_arn) {
+        (Some(url), _) => RunsOn::Local(url.clone()),
+        (None, Some(arn)) => RunsOn::Aws(arn.clone()),
+        (None, None) => {
+            return Err(InvalidInput::new(
+                "--local",
+                "say where to run: --local URL (the local stack) or --state-machine-arn ARN \
+                 (AWS); or --dry-run to only plan",
+            )
+            .into());
+        }
+    };
     let settings = Settings::complete(file)?;
     let name = req.execution_name(a.attempt);
     let mut reporter = Reporter::new(false);
-    let finished = match (&a.local, &a.state_machine_arn) {
-        (Some(url), _) => {
+    let finished = match &runs_on {
+        RunsOn::Local(url) => {
             if a.no_wait {
                 return Err(InvalidInput::new(
                     "--no-wait",
@@ -242,7 +254,7 @@ async fn restore(a: RestoreArgs) -> Result<(), CommandError> {
             reporter.note(&format!("local execution {name} on {url}"));
             local::run(&req, &settings, &opts, &name, &mut reporter).await?
         }
-        (None, Some(arn)) => {
+        RunsOn::Aws(arn) => {
             aws::check_state_machine_arn(arn)?;
             let refresh = a.refresh(Duration::from_secs(5))?;
             let conf = kit::clients::load_sdk_config().await?;
@@ -278,17 +290,17 @@ async fn restore(a: RestoreArgs) -> Result<(), CommandError> {
             )
             .await?
         }
-        (None, None) => {
-            return Err(InvalidInput::new(
-                "--local",
-                "say where to run: --local URL (the local stack) or --state-machine-arn ARN \
-                 (AWS); or --dry-run to only plan",
-            )
-            .into());
-        }
     };
     reporter.finish();
     report(finished, a.json)
+}
+
+/// Where a restore runs.
+enum RunsOn {
+    /// The local stack at this URL.
+    Local(String),
+    /// The state machine of this ARN.
+    Aws(String),
 }
 
 /// Prints a finished execution; a failure is the error the command ends with.

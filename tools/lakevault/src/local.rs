@@ -204,7 +204,12 @@ pub async fn run(
     let outcome = outcome
         .map_err(|e| CommandError::LocalStack(format!("the local runner crashed: {e}")))?
         .map_err(|e| CommandError::LocalStack(e.to_string()))?;
-    let execution = format!("local {name} (history: {})", events_file.display());
+    // Relative to the current directory when inside it (the workspace, usually).
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| events_file.strip_prefix(cwd).ok().map(PathBuf::from))
+        .unwrap_or_else(|| events_file.clone());
+    let execution = format!("local {name} (history: {})", shown.display());
     let status = match outcome.output {
         Ok(output) => Status::Succeeded(output),
         Err(failed) => Status::Failed {
