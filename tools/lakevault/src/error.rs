@@ -156,6 +156,23 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_exactly_these_error_types() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Errors\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap_or_default();
+        let listed: std::collections::BTreeSet<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let want: std::collections::BTreeSet<&str> = ERROR_TYPES.iter().copied().collect();
+        assert_eq!(listed, want);
+    }
+
+    #[test]
     fn causes_holding_error_json_give_their_message() {
         assert_eq!(
             message_of_cause(r#"{"errorType":"TargetNotEmpty","errorMessage":"not empty"}"#),

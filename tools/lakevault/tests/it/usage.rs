@@ -1,0 +1,122 @@
+//! Usage errors: exit 2 and `InvalidInput` naming the flag, before any request (no endpoint is
+//! configured: a request would fail otherwise).
+
+use crate::{SETTINGS, lakevault};
+
+fn restore(extra: &[&str]) -> crate::Run {
+    let mut args = vec![
+        "restore",
+        "--json",
+        "--snapshot",
+        "lake-prod-31-mar-2021",
+        "--table",
+        "events",
+    ];
+    args.extend_from_slice(extra);
+    lakevault(&args, &[])
+}
+
+#[test]
+fn a_bad_flag_is_invalid_input_naming_it_before_any_request() {
+    for (extra, flag) in [
+        (vec!["--to", "s3://lake-prod-restored/renamed/"], "--to"),
+        (vec!["--to", "lake-prod-restored/events/"], "--to"),
+        (vec!["--to", "s3://lake-prod-31-mar-2021/events/"], "--to"),
+        (vec!["--to", "s3://lake-prod-restored/events/"], "--local"),
+        (
+            vec![
+                "--to",
+                "s3://lake-prod-restored/events/",
+                "--local",
+                "http://127.0.0.1:9",
+                "--no-wait",
+            ],
+            "--no-wait",
+        ),
+        (
+            vec![
+                "--to",
+                "s3://lake-prod-restored/events/",
+                "--state-machine-arn",
+                "arn:aws:states:us-east-1:123456789012:stateMachine:r",
+            ],
+            "--account-id",
+        ),
+    ] {
+        let mut args = extra.clone();
+        if flag == "--local" || flag == "--no-wait" {
+            args.extend_from_slice(SETTINGS);
+        }
+        let run = restore(&args);
+        assert_eq!(run.code, Some(2), "{extra:?}: {}", run.stderr);
+        let e = run.json();
+        assert_eq!(e["errorType"], "InvalidInput", "{extra:?}");
+        assert!(
+            e["errorMessage"].as_str().unwrap().contains(flag),
+            "{extra:?}: {e}"
+        );
+        assert!(
+            run.stderr.starts_with("lakevault: InvalidInput: "),
+            "{}",
+            run.stderr
+        );
+    }
+    let mut args = vec![
+        "--to",
+        "s3://lake-prod-restored/events/",
+        "--state-machine-arn",
+        "lakevault-restore",
+    ];
+    args.extend_from_slice(SETTINGS);
+    let e = restore(&args).json();
+    assert!(
+        e["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("--state-machine-arn"),
+        "{e}"
+    );
+}
+
+#[test]
+fn clap_refuses_contradictions_with_status_2() {
+    for extra in [
+        vec![
+            "--to",
+            "s3://a-b/events/",
+            "--version",
+            "3",
+            "--latest-restorable",
+        ],
+        vec!["--to", "s3://a-b/events/", "--dry-run", "--no-wait"],
+        vec!["--version", "3"],
+    ] {
+        let run = restore(&extra);
+        assert_eq!(run.code, Some(2), "{extra:?}");
+    }
+}
+
+#[test]
+fn an_unreachable_local_stack_is_exit_3() {
+    let root = harness::workspace_root().display().to_string();
+    let mut args = vec![
+        "--to",
+        "s3://lake-prod-restored/events/",
+        "--local",
+        "http://127.0.0.1:9",
+        "--root",
+        &root,
+    ];
+    args.extend_from_slice(SETTINGS);
+    let run = restore(&args);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    let e = run.json();
+    assert_eq!(e["errorType"], "LocalStackUnavailable");
+    assert!(
+        e["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("lakevault-local up"),
+        "{e}"
+    );
+}
