@@ -34,6 +34,15 @@ test: venv node infra-venv
 demo: venv node build
 	target/debug/lakevault-local demo
 
+## make restore-demo: the restore drill on this machine: back up the demo table, delete the source
+## table, restore two of its versions with `lakevault restore --local` and read them back with the
+## deltalake package; a non-empty target, a vacuumed-out version, the same restore twice.
+## By hand: `target/debug/lakevault-local up`, then the `lakevault restore --local ...` it prints
+## (tools/lakevault/README.md).
+.PHONY: restore-demo
+restore-demo: venv node build
+	target/debug/lakevault-local restore-demo
+
 ## make bench: the audit-report benchmark: the Rust core beside Python csv and DuckDB on the same
 ## files (1M and 10M rows), ratios first (steps/audit-report/README.md, "Performance"); then
 ## verify-snapshot's (steps/verify-snapshot/README.md, "Performance").
