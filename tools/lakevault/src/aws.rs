@@ -157,8 +157,11 @@ async fn read_history(
         .send()
         .await
         .map_err(aws!("GetExecutionHistory"))?;
-    // Oldest first, so that the state entered last wins.
-    for ev in latest.events().iter().rev() {
+    // Oldest first (by id: an emulator may ignore reverseOrder), so that the state entered last
+    // wins.
+    let mut events: Vec<&HistoryEvent> = latest.events().iter().collect();
+    events.sort_by_key(|ev| ev.id());
+    for ev in events {
         apply_event(seen, ev);
     }
     Ok(())
@@ -205,6 +208,11 @@ pub async fn follow(
             }),
             other => Some(Status::Stopped(other.as_str().to_owned())),
         };
+        match &status {
+            Some(Status::Succeeded(_)) => seen.state = Some("Succeeded".to_owned()),
+            Some(Status::Stopped(s)) => seen.state = Some(s.clone()),
+            _ => {}
+        }
         reporter.show(&seen);
         if let Some(status) = status {
             return Ok(Finished {

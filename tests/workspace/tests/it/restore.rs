@@ -439,3 +439,136 @@ async fn a_restore_that_cannot_be_done_writes_nothing_and_says_why() {
     assert_eq!(w.jobs().await, jobs_after_backup, "no copy job was made");
     check_contracts(&w.stack);
 }
+
+/// The AWS path: `lakevault restore --state-machine-arn` on moto's executing Step Functions
+/// backend (the interpreter's Lambda calls to the local stack), the restore machine deployed with
+/// its placeholders filled as CloudFormation fills them. The snapshot is the demo table put
+/// straight into a snapshot bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_step_functions_the_command_starts_one_named_execution_and_follows_it() {
+    let port = harness::free_port();
+    let moto =
+        Moto::start_local_stack_with_step_functions(&format!("http://127.0.0.1:{port}"), 0.01);
+    let sdk = moto.sdk_config();
+    let stack = stack::start(
+        StackConfig {
+            sdk: sdk.clone(),
+            bin_dir: harness::target_bin_dir(),
+            step_env: moto
+                .env()
+                .into_iter()
+                .chain([("RUST_LOG".to_owned(), "error".to_owned())])
+                .collect(),
+            max_copy_bytes: local_batch::AWS_MAX_COPY_BYTES,
+            timeout: Duration::from_secs(120),
+        },
+        port,
+    )
+    .await
+    .expect("local stack starts");
+    let s3 = moto.s3();
+    for b in ["lake-prod-31-mar-2021", "lake-prod-restored", REPORTS] {
+        s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+    drill::upload_dir(&s3, &World::fixture(), "lake-prod-31-mar-2021", &[])
+        .await
+        .unwrap();
+    let topic_arn = aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name("lakevault")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    let definition =
+        std::fs::read_to_string(harness::workspace_root().join("statemachine/restore.asl.json"))
+            .unwrap();
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let arn = lakevault_local::sfn::deploy(
+        &sfn,
+        "lakevault-restore",
+        &lakevault_local::sfn::fill_placeholders(&definition, ACCOUNT, "us-east-1"),
+        &format!("arn:aws:iam::{ACCOUNT}:role/lakevault-restore-machine"),
+    )
+    .await
+    .unwrap();
+
+    let mut env = moto.env();
+    env.push(("AWS_ENDPOINT_URL_S3_CONTROL".into(), stack.url.clone()));
+    let restore = || async {
+        let args: Vec<String> = [
+            "restore",
+            "--json",
+            "--state-machine-arn",
+            &arn,
+            "--snapshot",
+            "lake-prod-31-mar-2021",
+            "--table",
+            "events",
+            "--version",
+            "3",
+            "--to",
+            "s3://lake-prod-restored/events/",
+            "--account-id",
+            ACCOUNT,
+            "--role-arn",
+            &format!("arn:aws:iam::{ACCOUNT}:role/lakevault-restore-batch"),
+            "--report-bucket",
+            REPORTS,
+            "--topic-arn",
+            &topic_arn,
+            "--poll-seconds",
+            "1",
+            "--refresh-secs",
+            "0.2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        drill::lakevault(
+            &harness::target_bin_dir(),
+            &harness::workspace_root(),
+            &args,
+            &env,
+        )
+        .await
+        .unwrap()
+    };
+    let first = assert_ok(&restore().await);
+    let execution = first["execution"].as_str().unwrap().to_owned();
+    assert!(
+        execution.contains(":execution:lakevault-restore:restore-"),
+        "{execution}"
+    );
+    // What the command saw in the execution history: the plan, the job, the verification.
+    assert_eq!(first["plan"]["version"], 3);
+    assert_eq!(first["verification"]["verdict"], "restored");
+    let job_id = first["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(first["output"]["job_id"], job_id.as_str());
+    assert_eq!(
+        drill::keys(&s3, "lake-prod-restored", "events/_delta_log/")
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // Again: Step Functions refuses a second execution of that name; the command follows the
+    // first (its outcome, its job) instead of starting another.
+    let again = assert_ok(&restore().await);
+    assert_eq!(again["execution"], execution.as_str());
+    assert_eq!(again["job_id"], job_id.as_str());
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1);
+    assert_eq!(
+        drill::job_count(&sdk, &stack.url, ACCOUNT).await.unwrap(),
+        1
+    );
+}
