@@ -4,6 +4,9 @@
 //! The restored tables are read by an independent reader (the `deltalake` package, through
 //! `local/fixtures/delta_digest.py`) and compared with the lost table's rows.
 //!
+//! The last test takes the AWS path instead: `lakevault restore --state-machine-arn` on moto's
+//! executing Step Functions backend, its Lambda calls sent to the same local stack.
+//!
 //! Every Task input and output recorded here is validated against the committed schemas.
 
 use std::path::PathBuf;
