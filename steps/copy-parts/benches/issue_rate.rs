@@ -1,0 +1,2 @@
+//! copy-parts' request issue rate against a local endpoint (filled in below).
+fn main() {}
