@@ -574,4 +574,5 @@ async fn on_step_functions_the_command_starts_one_named_execution_and_follows_it
         drill::job_count(&sdk, &stack.url, ACCOUNT).await.unwrap(),
         1
     );
+    check_contracts(&stack);
 }
