@@ -31,8 +31,9 @@ test: venv node infra-venv
 	$(CARGO) test --workspace --locked
 
 ## make demo: back up a real Delta table end to end on this machine (moto + the local stack).
+## make demo SFN=api: the same through the Step Functions API (aws-sdk-sfn) on moto's interpreter.
 demo: venv node build
-	target/debug/lakevault-local demo
+	target/debug/lakevault-local demo $(if $(SFN),--sfn $(SFN))
 
 ## make restore-demo: the restore drill on this machine: back up the demo table, delete the source
 ## table, restore two of its versions with `lakevault restore --local` and read them back with the

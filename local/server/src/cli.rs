@@ -69,6 +69,10 @@ pub struct DemoArgs {
     /// Where the step binaries are (default: this program's directory).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// Which interpreter runs the backup: `local` (aws-local-stepfunctions) or `api` (the Step
+    /// Functions API on moto's executing backend, driven with aws-sdk-sfn).
+    #[arg(long, value_enum, default_value_t = demo::Interpreter::Local)]
+    pub sfn: demo::Interpreter,
 }
 
 /// `up`'s flags.
@@ -236,8 +240,9 @@ fn demo_options(a: DemoArgs) -> Result<demo::DemoOptions, CliError> {
 }
 
 async fn run_demo(a: DemoArgs) -> Result<(), CliError> {
+    let interpreter = a.sfn;
     let opts = demo_options(a)?;
-    let out = demo::run(&opts).await?;
+    let out = demo::run_on(&opts, interpreter).await?;
     let all_complete = out["results"]
         .as_array()
         .is_some_and(|r| r.iter().all(|x| x["outcome"] == "complete"));
@@ -372,8 +377,17 @@ mod tests {
             Command::Demo(DemoArgs {
                 root: Some(_),
                 python: Some(_),
-                bin_dir: Some(_)
+                bin_dir: Some(_),
+                sfn: demo::Interpreter::Local,
             })
         ));
+        assert!(matches!(
+            parse("demo --sfn api").unwrap().command,
+            Command::Demo(DemoArgs {
+                sfn: demo::Interpreter::Api,
+                ..
+            })
+        ));
+        assert_eq!(parse("demo --sfn jar").unwrap_err().exit_code(), 2);
     }
 }

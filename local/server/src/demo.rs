@@ -68,6 +68,21 @@ fn aws<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> DemoError + '_ {
     move |e| DemoError::Aws(format!("{what}: {e}"))
 }
 
+/// Which Step Functions interpreter runs the backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Interpreter {
+    /// aws-local-stepfunctions (local/sfn-runner), calling the local Lambda endpoint.
+    #[default]
+    Local,
+    /// The Step Functions API (aws-sdk-sfn) on moto's executing backend: the definitions are
+    /// deployed as state machines and a named execution is started and followed.
+    Api,
+}
+
+/// How long a Wait state or Retry interval lasts on moto's interpreter, as a fraction of the
+/// definition's (60 s polls take 0.6 s).
+pub const API_WAIT_TIME_SCALE: f64 = 0.01;
+
 /// moto and the local stack, with the inventory and report buckets and an SNS topic whose
 /// messages reach an SQS queue: what every demo starts from. Stopped when dropped.
 pub struct DemoWorld {
@@ -88,6 +103,7 @@ pub struct DemoWorld {
     /// `target/lakevault-demo`: histories, settings.
     pub work: PathBuf,
     sqs: aws_sdk_sqs::Client,
+    interpreter: Interpreter,
     // Last: moto outlives the stack that copies through it.
     moto: MotoServer,
 }
@@ -106,6 +122,18 @@ impl DemoWorld {
         port: u16,
         step_log: &str,
     ) -> Result<DemoWorld, DemoError> {
+        Self::start_on(opts, port, step_log, Interpreter::Local).await
+    }
+
+    /// [`DemoWorld::start_with`] on a chosen interpreter. For [`Interpreter::Api`], moto runs
+    /// Step Functions with its Lambda calls sent to the local stack, which listens on a port
+    /// chosen before moto starts (moto must know it; the stack must know moto's).
+    pub async fn start_on(
+        opts: &DemoOptions,
+        port: u16,
+        step_log: &str,
+        interpreter: Interpreter,
+    ) -> Result<DemoWorld, DemoError> {
         let t0 = Instant::now();
         let fixture = opts.root.join("local/fixtures/delta-table");
         if !fixture.is_dir() {
@@ -116,8 +144,27 @@ impl DemoWorld {
         }
         // The local stack's moto: bucket-policy evaluation off, because moto would apply the
         // snapshot bucket's conditional denies unconditionally (see local/moto/moto_server.py).
-        let moto = MotoServer::start(&MotoCommand::local_stack(&opts.python, &opts.root)).await?;
-        say(t0, format!("moto (S3, SNS, SQS) on {}", moto.endpoint()));
+        let mut port = port;
+        let mut command = MotoCommand::local_stack(&opts.python, &opts.root);
+        if interpreter == Interpreter::Api {
+            if port == 0 {
+                port = moto_launcher::free_port()
+                    .map_err(|e| DemoError::Setup(format!("no free port: {e}")))?;
+            }
+            command = command
+                .with_step_functions(&format!("http://127.0.0.1:{port}"), API_WAIT_TIME_SCALE);
+        }
+        let moto = MotoServer::start(&command).await?;
+        say(
+            t0,
+            match interpreter {
+                Interpreter::Local => format!("moto (S3, SNS, SQS) on {}", moto.endpoint()),
+                Interpreter::Api => format!(
+                    "moto (S3, SNS, SQS, Step Functions executing, waits × {API_WAIT_TIME_SCALE}) on {}",
+                    moto.endpoint()
+                ),
+            },
+        );
 
         let mut step_env = moto.env();
         step_env.push(("RUST_LOG".into(), step_log.into()));
@@ -193,6 +240,7 @@ impl DemoWorld {
             queue_url,
             work,
             sqs,
+            interpreter,
             moto,
         })
     }
@@ -300,6 +348,9 @@ impl DemoWorld {
     /// Runs the backup of `sources` on the local runner; the history goes to
     /// `<work>/<name>.json`.
     pub async fn back_up(&self, sources: &[&str], name: &str) -> Result<RunOutcome, DemoError> {
+        if self.interpreter == Interpreter::Api {
+            return self.back_up_on_api(sources, name).await;
+        }
         self.say("running statemachine/backup.asl.json on aws-local-stepfunctions …");
         let events_file = self.work.join(format!("{name}.json"));
         let outcome = stack::run_state_machine(
@@ -326,6 +377,66 @@ impl DemoWorld {
             ));
         }
         Ok(outcome)
+    }
+
+    /// The backup through the Step Functions API on moto: every definition deployed, execution
+    /// `name` started and followed (states as they are entered, children's prefixed).
+    async fn back_up_on_api(&self, sources: &[&str], name: &str) -> Result<RunOutcome, DemoError> {
+        let sfn = aws_sdk_sfn::Client::new(&self.sdk);
+        let role = format!("arn:aws:iam::{ACCOUNT}:role/lakevault-local");
+        let machines = crate::sfn_api::deploy_dir(
+            &sfn,
+            &self.opts.root.join("statemachine"),
+            ACCOUNT,
+            REGION,
+            &role,
+        )
+        .await
+        .map_err(|e| DemoError::Aws(e.to_string()))?;
+        let parent = machines
+            .get(&crate::sfn_api::state_machine_name("backup"))
+            .cloned()
+            .ok_or_else(|| DemoError::Setup("statemachine/backup.asl.json is missing".into()))?;
+        self.say(format!(
+            "deployed {} state machines; starting execution {name} of {parent} through the Step Functions API …",
+            machines.len()
+        ));
+        let t0 = self.t0;
+        let out = crate::sfn_api::run_named(
+            &sfn,
+            &parent,
+            name,
+            &self.backup_input(sources),
+            Duration::from_millis(500),
+            Duration::from_secs(900),
+            |line| say(t0, format!("  {line}")),
+        )
+        .await
+        .map_err(|e| DemoError::Aws(e.to_string()))?;
+        let entered = out.trace.states_entered.len()
+            + out
+                .children
+                .values()
+                .map(|c| c.states_entered.len())
+                .sum::<usize>();
+        if out.output.is_ok() {
+            self.say(format!(
+                "execution {} succeeded: {entered} states entered (children included)",
+                out.arn
+            ));
+        }
+        // The local runner's shape: the output, and one StateEntered event per state entered.
+        let events = out
+            .trace
+            .states_entered
+            .iter()
+            .chain(out.children.values().flat_map(|c| c.states_entered.iter()))
+            .map(|s| json!({"type": "StateEntered", "stateName": s}))
+            .collect();
+        Ok(RunOutcome {
+            output: out.output,
+            events,
+        })
     }
 
     /// Prints each source's result of a backup.
@@ -428,7 +539,12 @@ fn say(t0: Instant, msg: impl AsRef<str>) {
 
 /// Runs the demo, printing as it goes; returns the state machine's output.
 pub async fn run(opts: &DemoOptions) -> Result<Value, DemoError> {
-    let world = DemoWorld::start(opts, 0).await?;
+    run_on(opts, Interpreter::Local).await
+}
+
+/// [`run`] on a chosen interpreter (`make demo SFN=api`: the Step Functions API on moto).
+pub async fn run_on(opts: &DemoOptions, interpreter: Interpreter) -> Result<Value, DemoError> {
+    let world = DemoWorld::start_on(opts, 0, "warn", interpreter).await?;
     world.add_source(SOURCE, &[]).await?;
     let outcome = world.back_up(&[SOURCE], "events").await?;
     let output = match outcome.output {

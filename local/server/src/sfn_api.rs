@@ -79,8 +79,8 @@ pub async fn deploy_dir(
     region: &str,
     role_arn: &str,
 ) -> Result<BTreeMap<String, String>, SfnError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| SfnError::Api(format!("{}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| SfnError::Api(format!("{}: {e}", dir.display())))?;
     let mut files: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -98,7 +98,8 @@ pub async fn deploy_dir(
         let text = std::fs::read_to_string(&path)
             .map_err(|e| SfnError::Api(format!("{}: {e}", path.display())))?;
         let name = state_machine_name(&stem);
-        let arn = crate::sfn::deploy(sfn, &name, &fill_all(&text, account, region), role_arn).await?;
+        let arn =
+            crate::sfn::deploy(sfn, &name, &fill_all(&text, account, region), role_arn).await?;
         out.insert(name, arn);
     }
     Ok(out)
@@ -140,10 +141,7 @@ fn api<E: std::error::Error + 'static>(op: &str) -> impl FnOnce(E) -> SfnError +
 }
 
 /// Every event of an execution, oldest first.
-pub async fn history(
-    sfn: &aws_sdk_sfn::Client,
-    arn: &str,
-) -> Result<Vec<HistoryEvent>, SfnError> {
+pub async fn history(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<HistoryEvent>, SfnError> {
     let mut pages = sfn
         .get_execution_history()
         .execution_arn(arn)
@@ -201,7 +199,10 @@ pub fn trace_of(arn: &str, events: &[HistoryEvent]) -> ExecutionTrace {
 
 /// The ARN of execution `name` of state machine `sm_arn`.
 pub fn execution_arn(sm_arn: &str, name: &str) -> String {
-    format!("{}:{name}", sm_arn.replacen(":stateMachine:", ":execution:", 1))
+    format!(
+        "{}:{name}",
+        sm_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
 }
 
 /// Starts execution `name` (a given name: the same run twice is the same execution) and follows
@@ -321,13 +322,17 @@ mod tests {
 
     #[test]
     fn state_machine_placeholders_name_lakevault_machines() {
-        let d = r#"{"a": "${BackupSourceStateMachineArn}", "b": "${NotifyFunctionArn}", "c": "${X}"}"#;
+        let d =
+            r#"{"a": "${BackupSourceStateMachineArn}", "b": "${NotifyFunctionArn}", "c": "${X}"}"#;
         assert_eq!(
             fill_all(d, "123456789012", "us-east-1"),
             r#"{"a": "arn:aws:states:us-east-1:123456789012:stateMachine:lakevault-backup-source", "b": "arn:aws:lambda:us-east-1:123456789012:function:notify", "c": "${X}"}"#
         );
         assert_eq!(
-            execution_arn("arn:aws:states:us-east-1:1:stateMachine:lakevault-backup", "run-1"),
+            execution_arn(
+                "arn:aws:states:us-east-1:1:stateMachine:lakevault-backup",
+                "run-1"
+            ),
             "arn:aws:states:us-east-1:1:execution:lakevault-backup:run-1"
         );
     }
