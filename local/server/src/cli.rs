@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{demo, restore_demo, sfn, stack, up};
+use crate::{demo, restore_demo, sfn, sfn_api, stack, up};
 
 /// The local stack of lakevault.
 #[derive(Debug, Parser)]
@@ -92,13 +92,15 @@ pub struct SfnArgs {
     /// The run input (JSON file).
     #[arg(long)]
     pub input: PathBuf,
-    /// The definition.
+    /// The definition to execute; every `*.asl.json` beside it is deployed too, as
+    /// `lakevault-<name>` (so `backup.asl.json` finds its child `backup-source.asl.json`).
     #[arg(long, default_value = "statemachine/backup.asl.json")]
     pub definition: PathBuf,
-    /// The state machine's name.
-    #[arg(long, default_value = "lakevault-backup")]
-    pub name: String,
-    /// The account of the function ARNs.
+    /// The execution's name (default: `run-<seconds since the epoch>`). The same name again
+    /// follows that execution instead of starting another.
+    #[arg(long)]
+    pub execution_name: Option<String>,
+    /// The account of the function and state machine ARNs.
     #[arg(long, default_value = moto_launcher::DEFAULT_ACCOUNT)]
     pub account: String,
     /// The state machine's role (default: arn:aws:iam::<account>:role/lakevault-local, which
@@ -279,20 +281,63 @@ async fn run_sfn(a: SfnArgs) -> Result<(), CliError> {
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| moto_launcher::REGION.to_owned());
-    let filled = sfn::fill_placeholders(&read(&a.definition)?, &a.account, &region);
-    // Step Functions Local accepts any role; in AWS pass the stack's state machine role.
+    // Step Functions Local and moto accept any role; in AWS pass the stack's state machine role.
     let role_arn = a
         .role_arn
         .unwrap_or_else(|| format!("arn:aws:iam::{}:role/lakevault-local", a.account));
     let client = aws_sdk_sfn::Client::new(&conf);
-    let arn = sfn::deploy(&client, &a.name, &filled, &role_arn).await?;
-    eprintln!("state machine {arn}");
+    let dir = a
+        .definition
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let stem = a
+        .definition
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".asl.json"))
+        .unwrap_or("backup")
+        .to_owned();
+    let machines = sfn_api::deploy_dir(&client, dir, &a.account, &region, &role_arn).await?;
+    for (name, arn) in &machines {
+        eprintln!("state machine {name}: {arn}");
+    }
+    let name = sfn_api::state_machine_name(&stem);
+    let arn = machines.get(&name).cloned().ok_or_else(|| CliError::Read {
+        path: a.definition.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a *.asl.json definition"),
+    })?;
+    let execution_name = a.execution_name.unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        format!("run-{secs}")
+    });
     let limit = Duration::from_secs(a.timeout_secs);
-    let (execution, output) =
-        sfn::run(&client, &arn, &input, Duration::from_secs(1), limit).await?;
-    eprintln!("execution {execution} succeeded");
-    println!("{output}");
-    Ok(())
+    let out = sfn_api::run_named(
+        &client,
+        &arn,
+        &execution_name,
+        &input,
+        Duration::from_secs(1),
+        limit,
+        |line| eprintln!("  {line}"),
+    )
+    .await?;
+    match out.output {
+        Ok(output) => {
+            eprintln!("execution {} succeeded", out.arn);
+            println!("{output}");
+            Ok(())
+        }
+        Err(e) => Err(CliError::Sfn(sfn::SfnError::Failed {
+            arn: out.arn,
+            status: out.status,
+            error: e["error"].as_str().unwrap_or_default().to_owned(),
+            cause: e["cause"].as_str().unwrap_or_default().to_owned(),
+        })),
+    }
 }
 
 #[cfg(test)]
@@ -337,7 +382,7 @@ mod tests {
             panic!("not sfn")
         };
         assert_eq!(a.input, PathBuf::from("run.json"));
-        assert_eq!(a.name, "lakevault-backup");
+        assert_eq!(a.execution_name, None);
         assert_eq!(a.account, "123456789012");
         assert_eq!(a.timeout_secs, 5);
         let Command::Fill(f) = parse("fill --region eu-west-1").unwrap().command else {
