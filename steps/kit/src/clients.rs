@@ -171,6 +171,11 @@ pub fn sns(conf: &SdkConfig) -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::new(conf)
 }
 
+/// A Step Functions client (notify reads a failed execution's history with it).
+pub fn sfn(conf: &SdkConfig) -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::new(conf)
+}
+
 /// Resolves every S3 Control request to the configured URL, unchanged.
 #[derive(Debug, Clone)]
 struct FixedEndpoint(String);

@@ -21,10 +21,13 @@ const CAUSE_LIMIT: usize = 8 * 1024;
 /// SNS messages are at most 256 KiB with attributes; stay well below.
 const MESSAGE_LIMIT: usize = 240 * 1024;
 
-/// A state failure as a Step Functions `Catch` hands it on, plus the state's name.
+/// A state failure as a Step Functions `Catch` hands it on, plus the state's name — or a child
+/// execution's failure, with the execution's ARN (notify then reads the failed state from its
+/// history).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct Failure {
-    /// The state that failed (e.g. `SubmitJob`).
+    /// The state that failed (e.g. `SubmitJob`). Left out with `execution_arn`: notify names
+    /// it from the execution's history.
     #[serde(default, alias = "State")]
     pub state: Option<String>,
     /// The error name (the failing step's errorType, or a `States.*` error).
@@ -33,6 +36,11 @@ pub struct Failure {
     /// The cause: often a JSON string holding the Lambda's `errorMessage`.
     #[serde(default, alias = "Cause")]
     pub cause: Option<String>,
+    /// The failed execution (`arn:aws:states:<region>:<account>:execution:<machine>:<name>`):
+    /// the backup's per-source child execution, which is redriven after a fix. The message
+    /// gives it and its console link.
+    #[serde(default, alias = "ExecutionArn")]
+    pub execution_arn: Option<String>,
 }
 
 /// The notify event: a backup's (exactly one of `audit`, the run got as far as the audit, or
@@ -45,7 +53,9 @@ pub struct NotifyInput {
     /// a restore can fail before it is known).
     #[serde(default)]
     pub source_bucket: Option<String>,
-    /// The backup date (with `restore`: the snapshot's, optional as `source_bucket`).
+    /// The backup date (with `restore`: the snapshot's, optional as `source_bucket`; with a
+    /// backup's `failure`, optional too: a source without a date fails before it is known, and
+    /// notify takes it from the failed execution's history when it can).
     #[serde(default)]
     pub backup_date: Option<Day>,
     /// audit-report's output, when the run reached the audit.
@@ -74,6 +84,12 @@ pub struct NotifyOutput {
     pub outcome: String,
     /// The subject sent.
     pub subject: String,
+    /// The failed state, for a failure (given, or read from the execution's history); `null`
+    /// when it is not known, and for a success.
+    pub failed_state: Option<String>,
+    /// The backup date the message is about (given, or read from the failed execution's
+    /// history); `null` when it is not known, and for a restore without one.
+    pub backup_date: Option<Day>,
 }
 
 /// notify's errorTypes.
@@ -368,30 +384,119 @@ pub fn audit_message(
     )
 }
 
-/// Builds the message for a failed state.
-pub fn failure_message(src: &str, date: Day, f: &Failure) -> Message {
-    let state = f.state.as_deref().filter(|s| !s.is_empty());
-    let subject = format!(
-        "lakevault: {src} {date} FAILED at {}: {}",
-        state.unwrap_or("an unknown state"),
-        f.error
-    );
+/// What the failed execution's history said, when notify read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// The state whose failure failed the execution: the failed Task, or the Fail state.
+    pub state: Option<String>,
+    /// The backup date in that state's input, when it had one.
+    pub backup_date: Option<Day>,
+    /// Why the history could not be read (not found, no permission, a timeout), when it could
+    /// not: the message then says the state is in the history.
+    pub unread: Option<String>,
+}
+
+/// The Step Functions console page of an execution.
+pub fn console_link(execution_arn: &str) -> String {
+    let region = execution_arn.split(':').nth(3).unwrap_or_default();
+    format!(
+        "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
+    )
+}
+
+/// Checks an execution ARN: `arn:<partition>:states:<region>:<account>:execution:<machine>:<name>`.
+fn check_execution_arn(path: &str, arn: &str) -> Result<(), InvalidInput> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() == 8
+        && parts[0] == "arn"
+        && matches!(parts[1], "aws" | "aws-cn" | "aws-us-gov")
+        && parts[2] == "states"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5] == "execution"
+        && !parts[6].is_empty()
+        && !parts[7].is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(
+            path,
+            format!(
+                "{arn:?} is not an execution ARN (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)"
+            ),
+        ))
+    }
+}
+
+/// Builds the message for a failed state (`date` unknown: a source without a date failed
+/// before it was located).
+pub fn failure_message(src: &str, date: Option<Day>, f: &Failure) -> Message {
+    failure_message_with(src, date, f, &History::default())
+}
+
+/// [`failure_message`], with what the failed execution's history said.
+pub fn failure_message_with(src: &str, date: Option<Day>, f: &Failure, h: &History) -> Message {
+    let state = f
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(h.state.as_deref());
+    let date = date.or(h.backup_date);
+    let run = match date {
+        Some(d) => format!("{src} {d}"),
+        None => src.to_owned(),
+    };
+    let execution = f.execution_arn.as_deref();
+    let subject = match (state, execution) {
+        (Some(s), _) => format!("lakevault: {run} FAILED at {s}: {}", f.error),
+        // The state is in the execution's history, which could not be read.
+        (None, Some(_)) => format!("lakevault: {run} FAILED: {}", f.error),
+        (None, None) => format!("lakevault: {run} FAILED at an unknown state: {}", f.error),
+    };
     let cause = f.cause.as_deref().map(cause_message);
     let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "lakevault backup of s3://{src} for {date} FAILED at {}.\n",
-        state.unwrap_or("an unknown state")
-    );
+    let of = match date {
+        Some(d) => format!("s3://{src} for {d}"),
+        None => format!("s3://{src} (backup date not known yet: the newest inventory decides)"),
+    };
+    let _ = match (state, execution) {
+        (Some(s), _) => writeln!(b, "lakevault backup of {of} FAILED at {s}.\n"),
+        (None, Some(_)) => writeln!(b, "lakevault backup of {of} FAILED.\n"),
+        (None, None) => writeln!(b, "lakevault backup of {of} FAILED at an unknown state.\n"),
+    };
     let _ = writeln!(b, "Error: {}", f.error);
     if let Some(c) = &cause {
         let _ = writeln!(b, "Cause: {}", shorten(c, CAUSE_LIMIT));
     }
-    let _ = writeln!(
-        b,
-        "\nNo snapshot of this run should be trusted until the failure is explained; the run can \
-         be redriven once the cause is fixed."
-    );
+    match execution {
+        Some(arn) => {
+            let _ = writeln!(b, "\nExecution: {arn}");
+            let _ = writeln!(b, "Console: {}", console_link(arn));
+            if state.is_none() {
+                let why = h.unread.as_deref().unwrap_or("it names no failed state");
+                let _ = writeln!(
+                    b,
+                    "The failed state is in the execution's history (notify could not read it: {why})."
+                );
+            }
+            let at = state.map(|s| format!(" at {s}")).unwrap_or_default();
+            let _ = writeln!(
+                b,
+                "\nNo snapshot of this source should be trusted until the failure is explained. Once \
+                 the cause is fixed, redrive this execution: it resumes{at} with the same input \
+                 (console: open the execution, Redrive; or `aws stepfunctions redrive-execution \
+                 --execution-arn {arn}`, within 14 days), and its own notification follows."
+            );
+        }
+        None => {
+            let _ = writeln!(
+                b,
+                "\nNo snapshot of this run should be trusted until the failure is explained; the run can \
+                 be redriven once the cause is fixed."
+            );
+        }
+    }
     let record = serde_json::json!({
         "source_bucket": src,
         "backup_date": date,
@@ -400,17 +505,15 @@ pub fn failure_message(src: &str, date: Day, f: &Failure) -> Message {
             "state": state,
             "error": f.error,
             "cause": f.cause.as_deref().map(|c| shorten(c, CAUSE_LIMIT)),
+            "execution_arn": execution,
         },
     });
     let record = serde_json::to_string_pretty(&record).unwrap_or_default();
-    finish(
-        subject,
-        b,
-        &record,
-        "failed",
-        state.map(str::to_owned),
-        backup_ids(src, date),
-    )
+    let ids = match date {
+        Some(d) => backup_ids(src, d),
+        None => vec![("source_bucket", src.to_owned())],
+    };
+    finish(subject, b, &record, "failed", state.map(str::to_owned), ids)
 }
 
 fn finish(
@@ -457,7 +560,19 @@ fn backup_ids(src: &str, date: Day) -> Vec<(&'static str, String)> {
 
 /// Checks the event and builds its message.
 pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
+    message_with(input, &History::default())
+}
+
+/// Checks the event and builds its message, with what the failed execution's history said.
+pub fn message_with(input: &NotifyInput, history: &History) -> Result<Message, InvalidInput> {
     validate::check_arn("$.topic_arn", &input.topic_arn, ArnKind::Topic)?;
+    if let Some(arn) = input
+        .failure
+        .as_ref()
+        .and_then(|f| f.execution_arn.as_deref())
+    {
+        check_execution_arn("$.failure.execution_arn", arn)?;
+    }
     if let Some(src) = &input.source_bucket {
         validate::check_source_bucket("$.source_bucket", src)?;
     }
@@ -470,19 +585,21 @@ pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
             "missing: the source bucket the run backed up (only a restore's notice may leave it out)",
         )
     })?;
-    let date = input.backup_date.ok_or_else(|| {
-        InvalidInput::new(
-            "$.backup_date",
-            "missing: the backup date (only a restore's notice may leave it out)",
-        )
-    })?;
+    let date = || {
+        input.backup_date.ok_or_else(|| {
+            InvalidInput::new(
+                "$.backup_date",
+                "missing: the backup date (only a restore's notice, or a failure, may leave it out)",
+            )
+        })
+    };
     match (&input.audit, &input.failure) {
-        (Some(a), None) => Ok(audit_message(src, date, a, input.verification.as_ref())),
+        (Some(a), None) => Ok(audit_message(src, date()?, a, input.verification.as_ref())),
         (None, Some(_)) if input.verification.is_some() => Err(InvalidInput::new(
             "$.verification",
             "a verification goes with `audit`, not with `failure`: a failed run verified nothing",
         )),
-        (None, Some(f)) => Ok(failure_message(src, date, f)),
+        (None, Some(f)) => Ok(failure_message_with(src, input.backup_date, f, history)),
         (None, None) => Err(InvalidInput::new(
             "$",
             "give either `audit` (audit-report's output) or `failure` (the caught error); got neither",
@@ -497,7 +614,15 @@ pub fn message_for(input: &NotifyInput) -> Result<Message, InvalidInput> {
 /// The notify step.
 pub struct Notify {
     sns: aws_sdk_sns::Client,
+    /// Reads a failed execution's history (the failed state), when configured.
+    sfn: Option<aws_sdk_sfn::Client>,
 }
+
+/// How long reading a failed execution's history may take: the message goes out without it
+/// after that (Publish keeps the rest of the function's 50 s).
+const HISTORY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Events read from the end of a failed execution's history (one page).
+const HISTORY_EVENTS: i32 = 100;
 
 impl Notify {
     /// Builds the step from the environment (region, credentials, endpoints).
@@ -509,13 +634,103 @@ impl Notify {
         let sns = aws_sdk_sns::config::Builder::from(&conf)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
             .build();
-        Ok(Self::new(aws_sdk_sns::Client::from_conf(sns)))
+        Ok(Self::new(aws_sdk_sns::Client::from_conf(sns)).with_sfn(kit::clients::sfn(&conf)))
     }
 
-    /// Builds the step around an SNS client (tests pass one pointing at moto).
+    /// Builds the step around an SNS client (tests pass one pointing at moto); without
+    /// [`Notify::with_sfn`] it never reads an execution's history.
     pub fn new(sns: aws_sdk_sns::Client) -> Self {
-        Self { sns }
+        Self { sns, sfn: None }
     }
+
+    /// Reads failed executions' histories with `sfn`.
+    pub fn with_sfn(mut self, sfn: aws_sdk_sfn::Client) -> Self {
+        self.sfn = Some(sfn);
+        self
+    }
+
+    /// The failed state of `execution_arn` (and the backup date in its input), from the last
+    /// [`HISTORY_EVENTS`] events of its history; what went wrong when it cannot be read.
+    pub async fn read_history(&self, execution_arn: &str) -> History {
+        let Some(sfn) = &self.sfn else {
+            return History {
+                unread: Some("no Step Functions client".to_owned()),
+                ..History::default()
+            };
+        };
+        let call = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .max_results(HISTORY_EVENTS)
+            .include_execution_data(true)
+            .send();
+        let unread = |why: String| {
+            tracing::warn!(execution_arn, reason = %why, "execution history not read");
+            History {
+                unread: Some(why),
+                ..History::default()
+            }
+        };
+        match tokio::time::timeout(HISTORY_DEADLINE, call).await {
+            Err(_) => unread(format!(
+                "GetExecutionHistory took over {} s",
+                HISTORY_DEADLINE.as_secs()
+            )),
+            Ok(Err(e)) => unread(match kit::classify("GetExecutionHistory", e) {
+                AwsFailure::Service(s) => s.to_string(),
+                other => NotifyError::from(other).to_string(),
+            }),
+            Ok(Ok(out)) => {
+                let h = failed_state(out.events());
+                if h.state.is_none() {
+                    unread(format!(
+                        "no failed Task or Fail state in its last {HISTORY_EVENTS} events"
+                    ))
+                } else {
+                    tracing::info!(execution_arn, failed_state = ?h.state, "execution history read");
+                    h
+                }
+            }
+        }
+    }
+}
+
+/// The state whose failure failed an execution, from its events: the Task whose `TaskFailed`
+/// (or `TaskTimedOut`) is the newest (its `TaskStateEntered`), or the Fail state entered; with
+/// the backup date of that state's input (`backup_date`, else `source.backup_date`). The events
+/// are taken newest first by their ids, whatever order they come in (moto ignores
+/// `reverseOrder`).
+pub fn failed_state(events: &[aws_sdk_sfn::types::HistoryEvent]) -> History {
+    use aws_sdk_sfn::types::HistoryEventType as T;
+    let mut newest_first: Vec<&aws_sdk_sfn::types::HistoryEvent> = events.iter().collect();
+    newest_first.sort_by_key(|e| std::cmp::Reverse(e.id()));
+    let mut task_failed = false;
+    for e in newest_first {
+        let entered = match e.r#type() {
+            T::TaskFailed | T::TaskTimedOut => {
+                task_failed = true;
+                continue;
+            }
+            T::FailStateEntered => e.state_entered_event_details(),
+            T::TaskStateEntered if task_failed => e.state_entered_event_details(),
+            _ => continue,
+        };
+        let Some(d) = entered else { continue };
+        let input: serde_json::Value = d
+            .input()
+            .and_then(|i| serde_json::from_str(i).ok())
+            .unwrap_or_default();
+        let date = [&input["backup_date"], &input["source"]["backup_date"]]
+            .into_iter()
+            .find_map(|v| serde_json::from_value::<Day>(v.clone()).ok());
+        return History {
+            state: Some(d.name().to_owned()),
+            backup_date: date,
+            unread: None,
+        };
+    }
+    History::default()
 }
 
 fn string_attr(v: &str) -> Result<MessageAttributeValue, NotifyError> {
@@ -547,7 +762,17 @@ impl Step for Notify {
     }
 
     async fn handle(&self, input: NotifyInput) -> Result<NotifyOutput, NotifyError> {
-        let msg = message_for(&input)?;
+        // Checked before anything is read.
+        let _ = message_for(&input)?;
+        let history = match &input.failure {
+            Some(Failure {
+                state: None,
+                execution_arn: Some(arn),
+                ..
+            }) if input.restore.is_none() => self.read_history(arn).await,
+            _ => History::default(),
+        };
+        let msg = message_with(&input, &history)?;
         let mut attrs: HashMap<String, MessageAttributeValue> = HashMap::new();
         for (name, value) in &msg.attributes {
             attrs.insert((*name).to_owned(), string_attr(value)?);
@@ -590,6 +815,8 @@ impl Step for Notify {
             message_id,
             outcome: msg.outcome.to_owned(),
             subject: msg.subject,
+            failed_state: msg.failed_state,
+            backup_date: input.backup_date.or(history.backup_date),
         })
     }
 }
@@ -624,8 +851,9 @@ mod tests {
                 r#"{"errorType":"BucketConflict","errorMessage":"bucket x is owned by another account","trace":[]}"#
                     .into(),
             ),
+            execution_arn: None,
         };
-        let m = failure_message("lake-prod", "2021-03-31".parse().unwrap(), &f);
+        let m = failure_message("lake-prod", Some("2021-03-31".parse().unwrap()), &f);
         assert_eq!(
             m.subject,
             "lakevault: lake-prod 2021-03-31 FAILED at SubmitJob: BucketConflict"
@@ -724,6 +952,7 @@ mod tests {
             state: Some("AuditReport".into()),
             error: "ReportInvalid".into(),
             cause: None,
+            execution_arn: None,
         });
         assert_eq!(message_for(&input).unwrap_err().path, "$.verification");
     }
@@ -761,6 +990,89 @@ mod tests {
             d.error_message
         );
         assert!(!d.error_message.contains("`error`,"), "{}", d.error_message);
+    }
+
+    fn event(id: i64, t: &str, entered: Option<(&str, &str)>) -> aws_sdk_sfn::types::HistoryEvent {
+        let mut b = aws_sdk_sfn::types::HistoryEvent::builder()
+            .id(id)
+            .r#type(aws_sdk_sfn::types::HistoryEventType::from(t))
+            .timestamp(aws_sdk_sfn::primitives::DateTime::from_secs(id));
+        if let Some((name, input)) = entered {
+            b = b.state_entered_event_details(
+                aws_sdk_sfn::types::StateEnteredEventDetails::builder()
+                    .name(name)
+                    .input(input)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn the_failed_state_is_the_last_failed_tasks_or_the_fail_states() {
+        let dated = r#"{"source": {"source_bucket": "lake-prod", "backup_date": null}, "backup_date": "2021-03-31"}"#;
+        let mut events = vec![
+            event(1, "ExecutionStarted", None),
+            event(
+                2,
+                "TaskStateEntered",
+                Some((
+                    "LocateManifest",
+                    r#"{"source": {"backup_date": "2021-03-30"}}"#,
+                )),
+            ),
+            event(3, "TaskSucceeded", None),
+            event(4, "TaskStateExited", None),
+            event(5, "PassStateEntered", Some(("RememberBackupDate", "{}"))),
+            event(6, "TaskStateEntered", Some(("CreateBucket", dated))),
+            event(7, "TaskScheduled", None),
+            event(8, "TaskFailed", None),
+            event(9, "TaskScheduled", None),
+            event(10, "TaskFailed", None),
+            event(11, "ExecutionFailed", None),
+        ];
+        let want = History {
+            state: Some("CreateBucket".into()),
+            backup_date: Some("2021-03-31".parse().unwrap()),
+            unread: None,
+        };
+        // Nothing failed (yet): no state.
+        assert_eq!(failed_state(&events[..7]), History::default());
+        // Oldest first (moto) or newest first (AWS with reverseOrder): the same answer.
+        assert_eq!(failed_state(&events), want);
+        events.reverse();
+        assert_eq!(failed_state(&events), want);
+        // A Fail state; the date from the source when the input has no backup_date.
+        let fail = [
+            event(1, "ExecutionStarted", None),
+            event(
+                2,
+                "FailStateEntered",
+                Some((
+                    "JobPollingExhausted",
+                    r#"{"source": {"backup_date": "2021-03-30"}}"#,
+                )),
+            ),
+            event(3, "ExecutionFailed", None),
+        ];
+        assert_eq!(
+            failed_state(&fail).state.as_deref(),
+            Some("JobPollingExhausted")
+        );
+        assert_eq!(
+            failed_state(&fail)
+                .backup_date
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("2021-03-30")
+        );
+        assert_eq!(
+            console_link(
+                "arn:aws:states:eu-west-1:123456789012:execution:lakevault-backup-source:ab"
+            ),
+            "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:123456789012:execution:lakevault-backup-source:ab"
+        );
     }
 
     #[test]

@@ -251,6 +251,7 @@ mod tests {
             cause: Some(format!(
                 r#"{{"errorType":"{error}","errorMessage":"version 7 is not restorable: nearest 5 and 9"}}"#
             )),
+            execution_arn: None,
         }
     }
 

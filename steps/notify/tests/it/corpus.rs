@@ -238,9 +238,11 @@ const RESTORE: &[Case] = &[
     // Not with a backup's parts.
     set("a restore with an audit", "/audit", audit_record, "$.audit"),
     set("a restore with a snapshot verification", "/verification", || json!({"verdict": "all_restorable"}), "$.verification"),
-    // Without restore, a backup's source and date are still required.
+    // Without restore, a backup's source is still required, and an audited backup's date (a
+    // failure may come without one: a source without a date fails before it is located).
     Case { name: "a backup without its source bucket", event: Event::Whole(|| json!({"topic_arn": TOPIC, "backup_date": "2021-03-31", "audit": audit_record()})), error_type: "InvalidInput", path: "$.source_bucket" },
-    Case { name: "a backup failure without its date", event: Event::Whole(|| json!({"topic_arn": TOPIC, "source_bucket": "lake-prod", "failure": {"state": "SubmitJob", "Error": "JobRejected"}})), error_type: "InvalidInput", path: "$.backup_date" },
+    Case { name: "an audited backup without its date", event: Event::Whole(|| json!({"topic_arn": TOPIC, "source_bucket": "lake-prod", "audit": audit_record()})), error_type: "InvalidInput", path: "$.backup_date" },
+    Case { name: "a failure whose execution is not an execution ARN", event: Event::Whole(|| json!({"topic_arn": TOPIC, "source_bucket": "lake-prod", "failure": {"Error": "JobRejected", "ExecutionArn": "arn:aws:states:us-east-1:123456789012:stateMachine:lakevault-backup-source"}})), error_type: "InvalidInput", path: "$.failure.execution_arn" },
 ];
 
 #[tokio::test]
