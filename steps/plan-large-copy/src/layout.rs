@@ -172,7 +172,8 @@ pub fn check_etag(path: &str, etag: &str) -> Result<(), InvalidInput> {
     };
     let ok = hash.len() == 32
         && hash.bytes().all(|b| b.is_ascii_hexdigit())
-        && parts.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+        && parts
+            .is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
     if ok {
         Ok(())
     } else {
@@ -189,7 +190,12 @@ pub fn check_etag(path: &str, etag: &str) -> Result<(), InvalidInput> {
 
 /// Checks a plan's layout: `size` ≥ 1, `part_size` from 1 byte to 5 GiB, `parts` what they make
 /// (≤ 10,000). `prefix` is the JSON path of the object holding them (`$`).
-pub fn check_layout(prefix: &str, size: u64, part_size: u64, parts: u64) -> Result<(), InvalidInput> {
+pub fn check_layout(
+    prefix: &str,
+    size: u64,
+    part_size: u64,
+    parts: u64,
+) -> Result<(), InvalidInput> {
     if size == 0 {
         return Err(InvalidInput::new(
             format!("{prefix}.size"),
@@ -297,7 +303,10 @@ mod tests {
         assert_eq!(choose_part_size(6 * GIB, min), Some(64 * MIB));
         // 10,000 × 64 MiB = 625 GiB exactly fits; one byte more needs 128 MiB parts.
         assert_eq!(choose_part_size(10_000 * 64 * MIB, min), Some(64 * MIB));
-        assert_eq!(choose_part_size(10_000 * 64 * MIB + 1, min), Some(128 * MIB));
+        assert_eq!(
+            choose_part_size(10_000 * 64 * MIB + 1, min),
+            Some(128 * MIB)
+        );
         assert_eq!(choose_part_size(1 << 40, min), Some(128 * MIB)); // 1 TiB: 8,192 parts
         assert_eq!(choose_part_size(5 << 40, min), Some(GIB)); // 5 TiB: 5,120 parts
         assert_eq!(choose_part_size(10_000 * 5 * GIB, min), Some(5 * GIB));
@@ -312,7 +321,12 @@ mod tests {
 
     #[test]
     fn parts_cover_every_byte_once() {
-        for (size, ps) in [(26 * MIB, 5 * MIB), (10 * MIB, 5 * MIB), (1, 5 * MIB), (7, 2)] {
+        for (size, ps) in [
+            (26 * MIB, 5 * MIB),
+            (10 * MIB, 5 * MIB),
+            (1, 5 * MIB),
+            (7, 2),
+        ] {
             let n = part_count(size, ps);
             let mut next = 0;
             for i in 1..=n {
@@ -324,7 +338,10 @@ mod tests {
             }
             assert_eq!(next, size);
         }
-        assert_eq!(copy_source_range(26 * MIB, 5 * MIB, 6), "bytes=26214400-27262975");
+        assert_eq!(
+            copy_source_range(26 * MIB, 5 * MIB, 6),
+            "bytes=26214400-27262975"
+        );
     }
 
     #[test]
@@ -342,11 +359,20 @@ mod tests {
     #[test]
     fn plan_fields_are_checked() {
         assert!(check_layout("$", 26 * MIB, 5 * MIB, 6).is_ok());
-        assert_eq!(check_layout("$", 26 * MIB, 5 * MIB, 5).unwrap_err().path, "$.parts");
+        assert_eq!(
+            check_layout("$", 26 * MIB, 5 * MIB, 5).unwrap_err().path,
+            "$.parts"
+        );
         assert_eq!(check_layout("$", 0, 5 * MIB, 1).unwrap_err().path, "$.size");
         assert_eq!(check_layout("$", 1, 0, 1).unwrap_err().path, "$.part_size");
-        assert_eq!(check_layout("$", 1, 6 * GIB, 1).unwrap_err().path, "$.part_size");
-        assert_eq!(check_layout("$", 10_001, 1, 10_001).unwrap_err().path, "$.parts");
+        assert_eq!(
+            check_layout("$", 1, 6 * GIB, 1).unwrap_err().path,
+            "$.part_size"
+        );
+        assert_eq!(
+            check_layout("$", 10_001, 1, 10_001).unwrap_err().path,
+            "$.parts"
+        );
         assert!(check_etag("$.e", "\"d41d8cd98f00b204e9800998ecf8427e-12\"").is_ok());
         assert!(check_etag("$.e", "d41d8cd98f00b204e9800998ecf8427e").is_ok());
         assert!(check_etag("$.e", "").is_err());

@@ -381,12 +381,12 @@ fn archived(head: &HeadObjectOutput) -> Option<String> {
         ));
     }
     match head.storage_class() {
-        Some(c @ (StorageClass::Glacier | StorageClass::DeepArchive)) if !restored => Some(
-            format!(
+        Some(c @ (StorageClass::Glacier | StorageClass::DeepArchive)) if !restored => {
+            Some(format!(
                 "it is in {} and not restored (restore it first, or copy a restored copy)",
                 c.as_str()
-            ),
-        ),
+            ))
+        }
         _ => None,
     }
 }
@@ -468,7 +468,10 @@ impl PlanLargeCopy {
         })
     }
 
-    async fn source_tags(&self, input: &Input) -> Result<Vec<(String, String)>, PlanLargeCopyError> {
+    async fn source_tags(
+        &self,
+        input: &Input,
+    ) -> Result<Vec<(String, String)>, PlanLargeCopyError> {
         let out = self
             .s3
             .get_object_tagging()
@@ -491,7 +494,11 @@ impl PlanLargeCopy {
     }
 
     /// True when the snapshot already holds this source's copy: the marker and the size.
-    async fn copied_already(&self, input: &Input, src: &Source) -> Result<bool, PlanLargeCopyError> {
+    async fn copied_already(
+        &self,
+        input: &Input,
+        src: &Source,
+    ) -> Result<bool, PlanLargeCopyError> {
         let head = self
             .s3
             .head_object()
@@ -513,9 +520,9 @@ impl PlanLargeCopy {
             && head.content_length().and_then(|n| u64::try_from(n).ok()) == Some(src.size))
     }
 
-    /// Whether `upload` can carry on this plan's copy: this plan's settings, and every part it
-    /// holds uploaded after the source's last change (in a later second), so copied from the
-    /// source as it is now.
+    /// Whether `upload` can carry on this plan's copy: this plan's settings, every part it holds
+    /// one of this plan's parts (number and length), and uploaded after the source's last
+    /// change (in a later second), so copied from the source as it is now.
     async fn usable(
         &self,
         input: &Input,
@@ -523,6 +530,7 @@ impl PlanLargeCopy {
         checked: &Checked,
         checksum: Option<&str>,
         src: &Source,
+        part_size: u64,
     ) -> Result<bool, PlanLargeCopyError> {
         if upload.storage_class != checked.storage_class
             || upload.checksum_algorithm.as_deref() != checksum
@@ -541,9 +549,15 @@ impl PlanLargeCopy {
             return Ok(false);
         };
         let changed = src.last_modified.map(|t| t.secs());
-        Ok(parts.values().all(|p| match (p.last_modified, changed) {
-            (Some(part), Some(changed)) => part.secs() > changed,
-            _ => false,
+        let count = layout::part_count(src.size, part_size);
+        Ok(parts.values().all(|p| {
+            let fits =
+                p.number <= count && p.size == layout::part_len(src.size, part_size, p.number);
+            let fresh = match (p.last_modified, changed) {
+                (Some(part), Some(changed)) => part.secs() > changed,
+                _ => false,
+            };
+            fits && fresh
         }))
     }
 
@@ -556,10 +570,7 @@ impl PlanLargeCopy {
     ) -> Result<String, PlanLargeCopyError> {
         let h = &src.head;
         let mut metadata: HashMap<String, String> = h.metadata().cloned().unwrap_or_default();
-        metadata.insert(
-            layout::SOURCE_ETAG_METADATA.to_owned(),
-            src.etag.clone(),
-        );
+        metadata.insert(layout::SOURCE_ETAG_METADATA.to_owned(), src.etag.clone());
         let expires = h
             .expires_string()
             .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok());
@@ -600,9 +611,9 @@ impl PlanLargeCopy {
             .send()
             .await
             .map_err(|e| PlanLargeCopyError::from(kit::classify("CreateMultipartUpload", e)))?;
-        out.upload_id
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| PlanLargeCopyError::answered_without("CreateMultipartUpload", "an upload id"))
+        out.upload_id.filter(|id| !id.is_empty()).ok_or_else(|| {
+            PlanLargeCopyError::answered_without("CreateMultipartUpload", "an upload id")
+        })
     }
 
     async fn abort_all(&self, input: &Input, ids: &[String]) -> Result<u32, PlanLargeCopyError> {
@@ -675,12 +686,18 @@ impl Step for PlanLargeCopy {
         let mut sorted = existing;
         sorted.sort_by(|a, b| {
             let at = |u: &ListedUpload| u.initiated.map(|t| (t.secs(), t.subsec_nanos()));
-            at(a).cmp(&at(b)).then_with(|| a.upload_id.cmp(&b.upload_id))
+            at(a)
+                .cmp(&at(b))
+                .then_with(|| a.upload_id.cmp(&b.upload_id))
         });
         let mut reused = None;
         let mut others = Vec::new();
         for u in &sorted {
-            if reused.is_none() && self.usable(&input, u, &checked, checksum, &src).await? {
+            if reused.is_none()
+                && self
+                    .usable(&input, u, &checked, checksum, &src, part_size)
+                    .await?
+            {
                 reused = Some(u.upload_id.clone());
             } else {
                 others.push(u.upload_id.clone());
@@ -734,11 +751,17 @@ mod tests {
         assert_eq!(e.path, "$.kms_key_arn");
         let mut i = input();
         i.retain_until = Some("2020-01-01T00:00:00Z".into());
-        assert_eq!(check_input(&i, now, None).unwrap_err().path, "$.retain_until");
+        assert_eq!(
+            check_input(&i, now, None).unwrap_err().path,
+            "$.retain_until"
+        );
         let mut i = input();
         i.retain_until = None;
         i.object_lock_mode = Some("GOVERNANCE".into());
-        assert_eq!(check_input(&i, now, None).unwrap_err().path, "$.object_lock_mode");
+        assert_eq!(
+            check_input(&i, now, None).unwrap_err().path,
+            "$.object_lock_mode"
+        );
     }
 
     #[test]
@@ -747,7 +770,10 @@ mod tests {
             ("team".to_owned(), "data eng".to_owned()),
             ("a+b=c".to_owned(), "é/&".to_owned()),
         ];
-        assert_eq!(tagging_header(&tags), "team=data%20eng&a%2Bb%3Dc=%C3%A9%2F%26");
+        assert_eq!(
+            tagging_header(&tags),
+            "team=data%20eng&a%2Bb%3Dc=%C3%A9%2F%26"
+        );
     }
 
     #[test]
@@ -757,7 +783,10 @@ mod tests {
             checksum_type: None,
             value: v.into(),
         };
-        assert_eq!(c("CRC64NVME", "AAAAAAAAAAA=").crc64_nvme(), Some("AAAAAAAAAAA="));
+        assert_eq!(
+            c("CRC64NVME", "AAAAAAAAAAA=").crc64_nvme(),
+            Some("AAAAAAAAAAA=")
+        );
         assert_eq!(c("CRC32", "AAAAAA==").crc64_nvme(), None);
         assert_eq!(c("CRC64NVME", "AAAAAAAAAAA=-3").crc64_nvme(), None);
     }
