@@ -3,11 +3,14 @@
 //! * `cfn-lint` (pinned in constraints.txt, installed in `.venv` with moto's server extra) and
 //!   `checkov` (pinned in infra/constraints.txt, `.venv-infra`) accept every template without a
 //!   single finding, and really do reject a broken one.
-//! * The backup template and `statemachine/{backup,restore}.asl.json` agree: each definition's
-//!   placeholders are exactly its state machine's `DefinitionSubstitutions`, each filled with its
-//!   own function; every step package is a function whose code is that step's binary; each
-//!   function times out before its Task does; each state machine's role invokes exactly its own
-//!   functions.
+//! * The backup template and `statemachine/{backup,backup-source,restore}.asl.json` agree: each
+//!   definition's placeholders are exactly its state machine's `DefinitionSubstitutions`, each
+//!   filled with its own function (or, for the parent, the child state machine); every step
+//!   package is a function whose code is that step's binary; each function times out before its
+//!   Task does; each state machine's role invokes exactly its own functions.
+//! * The parent and the child, least privilege: the parent's role starts only the child machine,
+//!   follows and stops only its executions, manages only the `.sync` events rule and invokes only
+//!   notify; notify may read only the child's execution histories; the alarms watch the parent.
 //! * The restore side is least privilege, statically: the restore batch role reads snapshots and
 //!   writes only the RestoreTargetBuckets (and its completion reports); no other role may write a
 //!   target; plan-restore writes only its plans; verify-restore writes nothing.
@@ -27,6 +30,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+use crate::statemachine::{BACKUP_SOURCE, source_definition};
 use crate::support::{all_states, definition, step_packages};
 
 fn root() -> PathBuf {
@@ -104,28 +108,22 @@ fn backup_template() -> Value {
     template(&root().join("infra/backup-account.yaml"))
 }
 
-/// `statemachine/restore.asl.json`, parsed; `None` while it is not there: it is written beside
-/// this template (issue 14), and the checks that read it wait for it (each says so on stderr).
-fn restore_definition() -> Option<Value> {
+/// `statemachine/restore.asl.json`, parsed.
+fn restore_definition() -> Value {
     let path = root().join("statemachine/restore.asl.json");
-    if !path.exists() {
-        eprintln!("statemachine/restore.asl.json is not there yet: its checks wait for it");
-        return None;
-    }
     let raw = std::fs::read_to_string(&path).expect("statemachine/restore.asl.json is readable");
-    Some(serde_json::from_str(&raw).expect("the restore definition is JSON"))
+    serde_json::from_str(&raw).expect("the restore definition is JSON")
 }
 
 /// The template's state machines: resource id, definition file under statemachine/, the number
-/// of functions it invokes, and its definition (`None`: not written yet).
-fn machines() -> Vec<(&'static str, &'static str, usize, Option<Value>)> {
+/// of functions it invokes, and its definition.
+fn machines() -> Vec<(&'static str, &'static str, usize, Value)> {
+    let child = BACKUP_SOURCE
+        .strip_prefix("statemachine/")
+        .expect("under statemachine/");
     vec![
-        (
-            "BackupStateMachine",
-            "backup.asl.json",
-            7,
-            Some(definition()),
-        ),
+        ("BackupStateMachine", "backup.asl.json", 1, definition()),
+        ("BackupSourceStateMachine", child, 7, source_definition()),
         (
             "RestoreStateMachine",
             "restore.asl.json",
@@ -134,6 +132,17 @@ fn machines() -> Vec<(&'static str, &'static str, usize, Option<Value>)> {
         ),
     ]
 }
+
+/// The functions the child state machine invokes: the seven backup steps.
+const BACKUP_FUNCTIONS: [&str; 7] = [
+    "LocateManifestFunction",
+    "CreateBucketFunction",
+    "SubmitJobFunction",
+    "AwaitJobFunction",
+    "AuditReportFunction",
+    "VerifySnapshotFunction",
+    "NotifyFunction",
+];
 
 /// The functions the restore state machine invokes (the contract's), by resource id.
 const RESTORE_FUNCTIONS: [&str; 5] = [
@@ -144,8 +153,7 @@ const RESTORE_FUNCTIONS: [&str; 5] = [
     "NotifyFunction",
 ];
 
-/// The restore steps' packages are written beside this template (issue 14); until each lands, its
-/// function is checked on the template side only.
+/// The restore steps (sized as verify-snapshot is: they replay a table's log).
 const RESTORE_STEPS: [&str; 2] = ["plan-restore", "verify-restore"];
 
 /// The step each Lambda function of the template runs (`<stack>-<step>`), by resource id.
@@ -300,7 +308,11 @@ fn definition_placeholders_are_exactly_the_substitutions() {
         .collect();
     assert_eq!(
         found,
-        BTreeSet::from(["BackupStateMachine", "RestoreStateMachine"])
+        BTreeSet::from([
+            "BackupStateMachine",
+            "BackupSourceStateMachine",
+            "RestoreStateMachine"
+        ])
     );
     for (id, file, count, asl) in machines() {
         let props = &tpl["Resources"][id]["Properties"];
@@ -319,22 +331,51 @@ fn definition_placeholders_are_exactly_the_substitutions() {
             .as_object()
             .unwrap_or_else(|| panic!("{id}: DefinitionSubstitutions"));
         let keys: BTreeSet<String> = subs.keys().cloned().collect();
+        let functions = keys.iter().filter(|k| k.ends_with("FunctionArn")).count();
         assert_eq!(
-            keys.len(),
-            count,
+            functions, count,
             "{id}: one placeholder per step function: {keys:?}"
         );
         for (key, value) in subs {
-            let function = key.strip_suffix("Arn").expect("keys end in Arn");
+            let resource = key.strip_suffix("Arn").expect("keys end in Arn");
+            if key.ends_with("StateMachineArn") {
+                // Another state machine of the stack (the parent's child), by its ARN.
+                assert_eq!(
+                    value,
+                    &json!({"Ref": resource}),
+                    "{key} must be the ARN of {resource}"
+                );
+                assert_eq!(
+                    tpl["Resources"][resource]["Type"], "AWS::StepFunctions::StateMachine",
+                    "{resource} is a state machine"
+                );
+                continue;
+            }
             assert_eq!(
                 value,
-                &json!({"Fn::GetAtt": [function, "Arn"]}),
-                "{key} must be the ARN of {function}"
+                &json!({"Fn::GetAtt": [resource, "Arn"]}),
+                "{key} must be the ARN of {resource}"
             );
             assert_eq!(
-                tpl["Resources"][function]["Type"], "AWS::Lambda::Function",
-                "{function} is a function"
+                tpl["Resources"][resource]["Type"], "AWS::Lambda::Function",
+                "{resource} is a function"
             );
+        }
+        match id {
+            "BackupStateMachine" => assert_eq!(
+                keys,
+                BTreeSet::from([
+                    "BackupSourceStateMachineArn".to_owned(),
+                    "NotifyFunctionArn".to_owned()
+                ]),
+                "the parent: the child machine and notify"
+            ),
+            "BackupSourceStateMachine" => {
+                let want: BTreeSet<String> =
+                    BACKUP_FUNCTIONS.iter().map(|f| format!("{f}Arn")).collect();
+                assert_eq!(keys, want, "the child: the seven backup steps");
+            }
+            _ => {}
         }
         if id == "RestoreStateMachine" {
             let want: BTreeSet<String> = RESTORE_FUNCTIONS
@@ -343,14 +384,11 @@ fn definition_placeholders_are_exactly_the_substitutions() {
                 .collect();
             assert_eq!(keys, want, "the restore contract's five functions");
         }
-        // None: not written yet (restore_definition() said so).
-        if let Some(asl) = asl {
-            assert_eq!(
-                placeholders(&asl),
-                keys,
-                "statemachine/{file}'s placeholders are {id}'s substitutions"
-            );
-        }
+        assert_eq!(
+            placeholders(&asl),
+            keys,
+            "statemachine/{file}'s placeholders are {id}'s substitutions"
+        );
     }
 }
 
@@ -365,17 +403,13 @@ fn every_step_package_is_a_function() {
         deployed.len(),
         "one function per step: {functions:?}"
     );
-    // Every step package is a function, and every function a step package (a restore step's
-    // package may still be on its way: see RESTORE_STEPS).
+    // Every step package is a function, and every function a step package.
     let undeployed: Vec<&String> = steps.difference(&deployed).collect();
     assert!(
         undeployed.is_empty(),
         "step packages without a function: {undeployed:?}"
     );
-    let without_package: Vec<&String> = deployed
-        .difference(&steps)
-        .filter(|s| !RESTORE_STEPS.contains(&s.as_str()))
-        .collect();
+    let without_package: Vec<&String> = deployed.difference(&steps).collect();
     assert!(
         without_package.is_empty(),
         "functions without a step package: {without_package:?}"
@@ -446,7 +480,6 @@ fn every_step_package_is_a_function() {
 fn functions_time_out_before_their_tasks() {
     let tpl = backup_template();
     for (id, file, count, asl) in machines() {
-        let Some(asl) = asl else { continue };
         // Every Task state (also inside Map/Parallel), by name.
         let found: BTreeMap<String, Value> = all_states(&asl)
             .into_iter()
@@ -455,6 +488,11 @@ fn functions_time_out_before_their_tasks() {
         let mut checked = BTreeSet::new();
         for (name, task) in &found {
             let Some(target) = task["Parameters"]["FunctionName"].as_str() else {
+                // The parent's child Task: no function (its own timeout outlasts the child's polls).
+                assert_eq!(
+                    task["Resource"], "arn:aws:states:::states:startExecution.sync:2",
+                    "{file} {name}"
+                );
                 continue;
             };
             let function = target
@@ -498,6 +536,7 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
             .filter(|s| s["Action"] == "lambda:InvokeFunction")
             .collect();
         assert_eq!(invoke.len(), 1, "{role}");
+        // Every Resource is a function of the stack, by its ARN.
         let mut resources: Vec<String> = invoke[0]["Resource"]
             .as_array()
             .unwrap()
@@ -509,16 +548,22 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
         let mut want: Vec<String> = props["DefinitionSubstitutions"]
             .as_object()
             .unwrap()
-            .values()
-            .map(|v| v["Fn::GetAtt"][0].as_str().unwrap().to_owned())
+            .iter()
+            .filter(|(k, _)| k.ends_with("FunctionArn"))
+            .map(|(_, v)| v["Fn::GetAtt"][0].as_str().unwrap().to_owned())
             .collect();
         want.sort();
         assert_eq!(resources, want, "{role}");
-        // Nothing else that reaches a function or a step's data.
+        // Nothing else that reaches a function or a step's data (the parent's child statements
+        // are checked in the_parent_may_start_and_follow_only_the_child).
+        let parent_only = ["StartChild", "FollowChild", "SyncEventsRule"];
         for s in statements.as_array().unwrap() {
             let text = s["Action"].to_string();
+            let sid = s["Sid"].as_str().unwrap_or_default();
             assert!(
-                s["Sid"] == "InvokeSteps" || s["Sid"] == "DeliverLogs",
+                sid == "InvokeSteps"
+                    || sid == "DeliverLogs"
+                    || (id == "BackupStateMachine" && parent_only.contains(&sid)),
                 "{role}: {s}"
             );
             assert!(
@@ -527,27 +572,149 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
             );
         }
     }
-    // The backup machine invokes the seven backup steps, the restore one its five.
+    // The child invokes the seven backup steps, the parent notify, the restore machine its five.
     let invoked = |id: &str| -> BTreeSet<String> {
         tpl["Resources"][id]["Properties"]["DefinitionSubstitutions"]
             .as_object()
             .unwrap()
-            .values()
-            .map(|v| v["Fn::GetAtt"][0].as_str().unwrap().to_owned())
+            .iter()
+            .filter(|(k, _)| k.ends_with("FunctionArn"))
+            .map(|(_, v)| v["Fn::GetAtt"][0].as_str().unwrap().to_owned())
             .collect()
     };
-    let restore = invoked("RestoreStateMachine");
     assert_eq!(
-        restore,
+        invoked("RestoreStateMachine"),
         RESTORE_FUNCTIONS.iter().map(|f| (*f).to_owned()).collect()
     );
-    let backup = invoked("BackupStateMachine");
-    let backup_steps: BTreeSet<String> = template_functions(&tpl)
-        .into_iter()
-        .filter(|(_, step)| !RESTORE_STEPS.contains(&step.as_str()))
-        .map(|(id, _)| id)
+    assert_eq!(
+        invoked("BackupSourceStateMachine"),
+        BACKUP_FUNCTIONS.iter().map(|f| (*f).to_owned()).collect()
+    );
+    assert_eq!(
+        invoked("BackupStateMachine"),
+        BTreeSet::from(["NotifyFunction".to_owned()])
+    );
+    // Every function is invoked by some machine: the backup steps and the restore steps.
+    let all: BTreeSet<String> = template_functions(&tpl).into_keys().collect();
+    let used: BTreeSet<String> = ["BackupSourceStateMachine", "RestoreStateMachine"]
+        .iter()
+        .flat_map(|m| invoked(m))
         .collect();
-    assert_eq!(backup, backup_steps);
+    assert_eq!(all, used, "every function is a machine's step");
+}
+
+/// `arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:<child>:*`, as the
+/// template spells the child's executions.
+const CHILD_EXECUTIONS: &str = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-backup-source:*";
+
+#[test]
+fn the_parent_may_start_and_follow_only_the_child() {
+    let tpl = backup_template();
+    let r = &tpl["Resources"];
+    // The child: its name is what the parent's and notify's grants are scoped to.
+    let child = &r["BackupSourceStateMachine"]["Properties"];
+    assert_eq!(
+        child["StateMachineName"],
+        json!({"Fn::Sub": "${AWS::StackName}-backup-source"})
+    );
+    assert_eq!(child["StateMachineType"], "STANDARD");
+    assert_eq!(
+        child["RoleArn"],
+        json!({"Fn::GetAtt": ["BackupSourceStateMachineRole", "Arn"]})
+    );
+    assert_eq!(child["LoggingConfiguration"]["Level"], "ALL");
+    assert_eq!(
+        r["BackupSourceStateMachineLogGroup"]["Properties"]["LogGroupName"],
+        json!({"Fn::Sub": "/aws/vendedlogs/states/${AWS::StackName}-backup-source"})
+    );
+    assert_eq!(
+        tpl["Outputs"]["BackupSourceStateMachineArn"]["Value"],
+        json!({"Ref": "BackupSourceStateMachine"})
+    );
+
+    // The parent's role, statement by statement.
+    let statements =
+        r["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone();
+    let by_sid = |sid: &str| -> Value {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid}"))
+            .clone()
+    };
+    let start = by_sid("StartChild");
+    assert_eq!(start["Action"], "states:StartExecution");
+    assert_eq!(
+        start["Resource"],
+        json!({"Ref": "BackupSourceStateMachine"})
+    );
+    let follow = by_sid("FollowChild");
+    assert_eq!(
+        follow["Action"],
+        json!(["states:DescribeExecution", "states:StopExecution"])
+    );
+    assert_eq!(follow["Resource"], json!({"Fn::Sub": CHILD_EXECUTIONS}));
+    let rule = by_sid("SyncEventsRule");
+    assert_eq!(
+        rule["Action"],
+        json!(["events:PutTargets", "events:PutRule", "events:DescribeRule"])
+    );
+    assert_eq!(
+        rule["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"})
+    );
+    assert_eq!(
+        by_sid("InvokeSteps")["Resource"],
+        json!([{"Fn::GetAtt": ["NotifyFunction", "Arn"]}])
+    );
+    // No other states:/events: grant anywhere in the parent's role, and no wildcard action.
+    for s in &statements {
+        let actions = s["Action"].to_string();
+        assert!(!actions.contains('*'), "{s}");
+        if actions.contains("states:") || actions.contains("events:") {
+            assert!(
+                ["StartChild", "FollowChild", "SyncEventsRule"]
+                    .contains(&s["Sid"].as_str().unwrap()),
+                "{s}"
+            );
+        }
+    }
+    // The child's role starts nothing.
+    let child_role = r["BackupSourceStateMachineRole"]["Properties"].to_string();
+    assert!(!child_role.contains("states:"), "{child_role}");
+    assert!(!child_role.contains("events:"), "{child_role}");
+
+    // notify reads the child's histories, nothing else of Step Functions; no other role may.
+    let notify = r["NotifyRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let history: Vec<&Value> = notify
+        .iter()
+        .filter(|s| s["Action"].to_string().contains("states:"))
+        .collect();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["Action"], "states:GetExecutionHistory");
+    assert_eq!(history[0]["Resource"], json!({"Fn::Sub": CHILD_EXECUTIONS}));
+    for (id, res) in r.as_object().unwrap() {
+        if res["Type"] != "AWS::IAM::Role"
+            || ["StateMachineRole", "NotifyRole", "ScheduleRole"].contains(&id.as_str())
+        {
+            continue;
+        }
+        assert!(
+            !res["Properties"].to_string().contains("\"states:"),
+            "{id} reaches Step Functions"
+        );
+    }
+    // The schedule starts the parent only.
+    let schedule =
+        r["ScheduleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].to_string();
+    assert!(schedule.contains("\"BackupStateMachine\""), "{schedule}");
+    assert!(!schedule.contains("BackupSourceStateMachine"), "{schedule}");
 }
 
 // ------------------------------------------------------------------ the schedule's run input
@@ -779,7 +946,9 @@ fn schedule_input_is_a_run_input_with_defaults() {
     // silently), and every setting the definition reads is either sent or has a default there.
     let asl = definition();
     let sent: BTreeSet<String> = s.as_object().unwrap().keys().cloned().collect();
-    let read = settings_read(&asl);
+    // The parent reads some, and hands all of them to each child.
+    let mut read = settings_read(&asl);
+    read.extend(settings_read(&source_definition()));
     let defaulted: BTreeSet<String> = asl["States"]["InjectDefaults"]["Result"]
         .as_object()
         .expect("InjectDefaults holds the settings' defaults")
@@ -984,24 +1153,14 @@ async fn aws_cloudformation_package_makes_a_deployable_template() {
         tree.join("infra/backup-account.yaml"),
     )
     .unwrap();
-    std::fs::copy(
-        root().join("statemachine/backup.asl.json"),
-        tree.join("statemachine/backup.asl.json"),
-    )
-    .unwrap();
-    // The restore definition as it is, or a stand-in while it is being written (packaging
-    // uploads any file; what matters here is that it reaches the restore state machine).
-    let restore_asl = tree.join("statemachine/restore.asl.json");
-    if restore_definition().is_some() {
-        std::fs::copy(root().join("statemachine/restore.asl.json"), &restore_asl).unwrap();
-    } else {
-        std::fs::write(
-            &restore_asl,
-            r#"{"Comment": "stand-in", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}}"#,
+    for (_, file, _, _) in machines() {
+        std::fs::copy(
+            root().join("statemachine").join(file),
+            tree.join("statemachine").join(file),
         )
         .unwrap();
     }
-    // A zip for every function of the template (the restore steps' too, before they land).
+    // A zip for every function of the template.
     let steps: BTreeSet<String> = template_functions(&backup_template())
         .into_values()
         .collect();
@@ -1092,7 +1251,11 @@ fn alarms_reach_the_encrypted_topic() {
         assert!(name.starts_with("${AWS::StackName}-"), "{id}: {name}");
         assert!(
             p.to_string().contains("\"BackupStateMachine\""),
-            "{id} watches the state machine"
+            "{id} watches the (parent) state machine"
+        );
+        assert!(
+            !p.to_string().contains("BackupSourceStateMachine"),
+            "{id}: the child's failures are the parent's"
         );
     }
     let failed = &resources["FailedRunsAlarm"]["Properties"];
@@ -1810,9 +1973,7 @@ fn restore_settings_output_is_what_the_restore_definition_reads() {
             "max_polls": 1440,
         })
     );
-    let Some(asl) = restore_definition() else {
-        return;
-    };
+    let asl = restore_definition();
     // Only settings the restore definition reads, and every one it reads is given or defaulted.
     let sent: BTreeSet<String> = settings.as_object().unwrap().keys().cloned().collect();
     let read = settings_read(&asl);

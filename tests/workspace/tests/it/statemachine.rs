@@ -1,16 +1,22 @@
-//! Checks of the state machines, `statemachine/backup.asl.json` and `statemachine/restore.asl.json`,
-//! against the code:
+//! Checks of the state machines — `statemachine/backup.asl.json` (the scheduled parent: one child
+//! execution per source), `statemachine/backup-source.asl.json` (the child: one source's backup)
+//! and `statemachine/restore.asl.json` — against the code:
 //! * asl-validator (its JS API) accepts them;
 //! * every `ErrorEquals` name of a Task is one its step can emit, or a `States.*`/`Lambda.*` name;
-//! * in each machine, every errorType a step it invokes can emit is routed explicitly (retried or
-//!   caught by name), and every registered step is invoked by a machine — the list of errorTypes
-//!   comes from the steps' error enums (the registry, or a step's `--error-types` while it is not
-//!   registered yet), not from a hand-kept list;
+//! * in each machine, every errorType a step it invokes can emit is routed explicitly: retried or
+//!   caught by name — or, in the child, which has no Catch at all, retried or failing the child
+//!   execution at its Task (the parent catches the child's failure) — and every registered step
+//!   is invoked by a machine; the errorTypes come from the steps' error enums (the registry), not
+//!   from a hand-kept list;
 //! * no retry for errors that retrying cannot fix; Transient and Lambda service errors retried;
-//! * the restore machine has the restore contract's shape, and its data flows: run on the local
-//!   runner with canned step answers, each Task gets the payload its step's contract says, the
-//!   execution's output is the restore's summary, and a step failing for good fails the execution
-//!   with that step's errorType after the failure notification.
+//! * the parent and the child have the issue-17 contract's shape (the child Task, its name, its
+//!   retries and catch; the child's chain, no Catch, one Fail state), and so has the restore
+//!   machine;
+//! * data flows, on the local runner with canned step answers: the parent's output and cause,
+//!   each child step failing for good fails the child at that Task (its event log: the Task's
+//!   failure, then the execution's, no Fail state), the parent announces it and goes on with the
+//!   other source, then fails with `SourcesFailed`; the restore machine's payloads, output and
+//!   failures likewise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -19,91 +25,44 @@ use serde_json::{Value, json};
 
 use crate::support::{all_states, definition};
 
+/// The child machine's definition file.
+pub(crate) const BACKUP_SOURCE: &str = "statemachine/backup-source.asl.json";
 /// The restore machine's definition file.
 const RESTORE: &str = "statemachine/restore.asl.json";
+/// The child Task's integration.
+pub(crate) const START_CHILD: &str = "arn:aws:states:::states:startExecution.sync:2";
+
+fn read_definition(file: &str) -> Value {
+    let path = harness::workspace_root().join(file);
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"))
+}
+
+/// `statemachine/backup-source.asl.json` (the child), parsed.
+pub(crate) fn source_definition() -> Value {
+    read_definition(BACKUP_SOURCE)
+}
 
 /// `statemachine/restore.asl.json`, parsed.
 fn restore_definition() -> Value {
-    let path = harness::workspace_root().join(RESTORE);
-    let raw = std::fs::read_to_string(&path).expect("statemachine/restore.asl.json exists");
-    serde_json::from_str(&raw).expect("the restore definition is JSON")
+    read_definition(RESTORE)
 }
 
-/// Both machines: (name, definition).
+/// Every machine: (name, definition).
 fn machines() -> Vec<(&'static str, Value)> {
-    vec![("backup", definition()), ("restore", restore_definition())]
+    vec![
+        ("backup", definition()),
+        ("backup-source", source_definition()),
+        ("restore", restore_definition()),
+    ]
 }
 
-/// What the restore contract says plan-restore and verify-restore emit, for as long as a step is
-/// neither registered nor built (then its `--error-types` is used).
-const CONTRACT_ERROR_TYPES: &[(&str, &[&str])] = &[
-    (
-        "plan-restore",
-        &[
-            "InvalidInput",
-            "SnapshotNotFound",
-            "TableNotFound",
-            "VersionNotRestorable",
-            "TargetNotFound",
-            "TargetNotEmpty",
-            "Transient",
-            "AccessDenied",
-            "ServiceError",
-            "StoreError",
-            "ConfigurationError",
-            "InternalError",
-        ],
-    ),
-    (
-        "verify-restore",
-        &[
-            "InvalidInput",
-            "RestoreMismatch",
-            "PlanNotFound",
-            "Transient",
-            "AccessDenied",
-            "ServiceError",
-            "StoreError",
-            "ConfigurationError",
-            "InternalError",
-        ],
-    ),
-];
-
-/// Every errorType of `step`: the registry's (its error enum), else its binary's
-/// `--error-types`, else the restore contract's list; `None` for an unknown step.
+/// Every errorType of `step` (its error enum, through the registry); `None` for an unknown step.
 fn error_types_of(step: &str) -> Option<Vec<String>> {
-    if let Some(s) = workspace_tests::steps()
+    workspace_tests::steps()
         .into_iter()
         .find(|s| s.name == step)
-    {
-        return Some(s.error_types.iter().map(|e| (*e).to_owned()).collect());
-    }
-    let bin = harness::bin(step);
-    if bin.exists() {
-        let out = Command::new(&bin)
-            .arg("--error-types")
-            .output()
-            .unwrap_or_else(|e| panic!("{} --error-types: {e}", bin.display()));
-        assert!(
-            out.status.success(),
-            "{} --error-types failed",
-            bin.display()
-        );
-        return Some(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        );
-    }
-    let (_, list) = CONTRACT_ERROR_TYPES.iter().find(|(s, _)| *s == step)?;
-    eprintln!(
-        "{step} is neither registered nor built: checking against the restore contract's errorTypes"
-    );
-    Some(list.iter().map(|e| (*e).to_owned()).collect())
+        .map(|s| s.error_types.iter().map(|e| (*e).to_owned()).collect())
 }
 
 /// `${SubmitJobFunctionArn}` → `submit-job`.
@@ -133,11 +92,11 @@ fn error_names(list: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The Tasks of `machine`: (state name, state, step).
+/// The Lambda Tasks of `machine`: (state name, state, step). The parent's child Task is not one.
 fn tasks_of(machine: &Value) -> Vec<(String, Value, String)> {
     all_states(machine)
         .into_iter()
-        .filter(|(_, s)| s["Type"] == "Task")
+        .filter(|(_, s)| s["Type"] == "Task" && s["Resource"] != START_CHILD)
         .map(|(n, s)| {
             let step = step_of(&s).unwrap_or_else(|| {
                 panic!("{n}: FunctionName is not a ${{<Step>FunctionArn}} placeholder")
@@ -147,14 +106,30 @@ fn tasks_of(machine: &Value) -> Vec<(String, Value, String)> {
         .collect()
 }
 
-/// The backup machine's Tasks.
-fn tasks() -> Vec<(String, Value, String)> {
-    tasks_of(&definition())
+/// The child machine's Tasks.
+fn source_tasks() -> Vec<(String, Value, String)> {
+    tasks_of(&source_definition())
 }
 
-/// Every Task of both machines.
-fn all_tasks() -> Vec<(String, Value, String)> {
-    machines().iter().flat_map(|(_, m)| tasks_of(m)).collect()
+/// Every Lambda Task of every machine: (machine, state name, state, step).
+fn all_tasks() -> Vec<(&'static str, String, Value, String)> {
+    machines()
+        .into_iter()
+        .flat_map(|(m, d)| {
+            tasks_of(&d)
+                .into_iter()
+                .map(move |(n, s, step)| (m, n, s, step))
+        })
+        .collect()
+}
+
+/// A top-level state of `machine`, or a state of the parent's Map iteration.
+fn state(machine: &Value, name: &str) -> Value {
+    all_states(machine)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no state {name}"))
 }
 
 #[test]
@@ -165,7 +140,7 @@ fn asl_validator_accepts_the_definitions() {
         runner.join("node_modules/asl-validator").exists(),
         "asl-validator is not installed: run `make node` (make test does)"
     );
-    let files = ["statemachine/backup.asl.json", RESTORE];
+    let files = ["statemachine/backup.asl.json", BACKUP_SOURCE, RESTORE];
     let out = Command::new("node")
         .arg(runner.join("validate.mjs"))
         .args(files.iter().map(|f| root.join(f)))
@@ -190,33 +165,46 @@ fn asl_validator_accepts_the_definitions() {
 
 #[test]
 fn every_task_has_a_timeout_and_uses_the_lambda_integration() {
-    for (name, s, _) in all_tasks() {
-        assert_eq!(s["Resource"], "arn:aws:states:::lambda:invoke", "{name}");
-        assert!(
-            s["TimeoutSeconds"]
-                .as_u64()
-                .is_some_and(|t| t > 0 && t <= 900),
-            "{name}: TimeoutSeconds"
-        );
-        assert!(
-            s.get("ResultSelector").is_some() && s.get("ResultPath").is_some(),
-            "{name}: keep payloads small"
-        );
+    for (machine, def) in machines() {
+        for (name, s) in all_states(&def) {
+            if s["Type"] != "Task" {
+                continue;
+            }
+            if machine == "backup" && name == "BackUpSource" {
+                // The child Task: checked in the_parent_starts_one_child_per_source.
+                assert_eq!(s["Resource"], START_CHILD);
+                continue;
+            }
+            assert_eq!(
+                s["Resource"], "arn:aws:states:::lambda:invoke",
+                "{machine}: {name}"
+            );
+            assert!(
+                s["TimeoutSeconds"]
+                    .as_u64()
+                    .is_some_and(|t| t > 0 && t <= 900),
+                "{machine}: {name}: TimeoutSeconds"
+            );
+            assert!(
+                s.get("ResultSelector").is_some() && s.get("ResultPath").is_some(),
+                "{machine}: {name}: keep payloads small"
+            );
+        }
     }
 }
 
 #[test]
 fn error_names_are_ones_the_steps_emit() {
-    for (name, s, step) in all_tasks() {
+    for (machine, name, s, step) in all_tasks() {
         let emitted = error_types_of(&step)
-            .unwrap_or_else(|| panic!("{name} invokes {step}, which is not a step"));
+            .unwrap_or_else(|| panic!("{machine}: {name} invokes {step}, which is not a step"));
         for e in error_names(&s["Retry"])
             .into_iter()
             .chain(error_names(&s["Catch"]))
         {
             assert!(
                 e.starts_with("States.") || e.starts_with("Lambda.") || emitted.contains(&e),
-                "{name} handles {e:?}, which {step} never emits (it emits {emitted:?})"
+                "{machine}: {name} handles {e:?}, which {step} never emits (it emits {emitted:?})"
             );
         }
     }
@@ -226,25 +214,31 @@ fn error_names_are_ones_the_steps_emit() {
 fn every_error_a_step_emits_is_routed_by_name() {
     let mut invoked = BTreeSet::new();
     for (machine, definition) in machines() {
-        let mut routed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (_, s, step) in tasks_of(&definition) {
-            routed.entry(step).or_default().extend(
-                error_names(&s["Retry"])
-                    .into_iter()
-                    .chain(error_names(&s["Catch"])),
-            );
-        }
-        for (step, names) in &routed {
-            let emitted = error_types_of(step)
+        // The child has no Catch: an errorType it does not retry fails the child execution at
+        // its Task, by name (the_child_fails_at_its_task checks there is no Catch, and the
+        // parent catches the child's failure).
+        let child = machine == "backup-source";
+        for (name, s, step) in tasks_of(&definition) {
+            let emitted = error_types_of(&step)
                 .unwrap_or_else(|| panic!("the {machine} machine invokes {step}, not a step"));
+            let retried = error_names(&s["Retry"]);
+            let caught = error_names(&s["Catch"]);
             for e in &emitted {
+                if child {
+                    assert!(
+                        caught.is_empty(),
+                        "{machine}: {name} catches: a failure must fail the execution here"
+                    );
+                    // Retried by name, or left to fail the execution with its own name.
+                    continue;
+                }
                 assert!(
-                    names.contains(e),
-                    "{step}'s errorType {e} is not routed by name in the {machine} machine"
+                    retried.contains(e) || caught.contains(e),
+                    "{step}'s errorType {e} is not routed by name at {name} in the {machine} machine"
                 );
             }
+            invoked.insert(step);
         }
-        invoked.extend(routed.into_keys());
     }
     for step in workspace_tests::steps() {
         assert!(
@@ -253,7 +247,11 @@ fn every_error_a_step_emits_is_routed_by_name() {
             step.name
         );
     }
-    // The restore machine invokes the restore's steps, whether registered yet or not.
+    // The restore machine invokes the restore's steps.
+    let restore: BTreeSet<String> = tasks_of(&restore_definition())
+        .into_iter()
+        .map(|(_, _, step)| step)
+        .collect();
     for step in [
         "plan-restore",
         "submit-job",
@@ -261,7 +259,7 @@ fn every_error_a_step_emits_is_routed_by_name() {
         "verify-restore",
         "notify",
     ] {
-        assert!(invoked.contains(step), "{step} is never invoked");
+        assert!(restore.contains(step), "{step} is never invoked by restore");
     }
 }
 
@@ -283,45 +281,49 @@ fn retries_are_for_what_retrying_can_fix() {
         "RestoreMismatch",
         "PlanNotFound",
     ];
-    for (name, s, _) in all_tasks() {
+    for (machine, name, s, _) in all_tasks() {
         let retried = error_names(&s["Retry"]);
         for e in never_retry {
-            assert!(!retried.iter().any(|r| r == e), "{name} retries {e}");
+            assert!(
+                !retried.iter().any(|r| r == e),
+                "{machine}: {name} retries {e}"
+            );
         }
         assert!(
             !retried.iter().any(|r| r == "States.ALL"),
-            "{name} retries everything"
+            "{machine}: {name} retries everything"
         );
         assert!(
             retried.iter().any(|r| r == "Transient"),
-            "{name} does not retry Transient"
+            "{machine}: {name} does not retry Transient"
         );
         assert!(
             retried.iter().any(|r| r == "Lambda.ServiceException"),
-            "{name} does not retry Lambda service errors"
+            "{machine}: {name} does not retry Lambda service errors"
         );
         for r in s["Retry"].as_array().into_iter().flatten() {
             // Bounded: a finite number of attempts, jittered backoff where it backs off.
             assert!(
                 r["MaxAttempts"].as_u64().is_some_and(|m| m > 0 && m <= 20),
-                "{name}: {r}"
+                "{machine}: {name}: {r}"
             );
         }
-        // Every Task but the backup's failure notification itself catches everything, so one
-        // source's failure never stops the others; the backup's failure notification is left
-        // uncaught on purpose: if even it fails, the execution fails and can be redriven. (The
-        // restore's catches, and then fails with the failed step's error all the same.)
+        // The child catches nothing (its failures fail it at the Task, for a redrive there);
+        // every Task of the parent and of the restore machine ends its catches with States.ALL,
+        // so one source's failure, or its failed announcement, never stops the others.
         let catches = error_names(&s["Catch"]);
-        if name != "NotifyFailure" {
+        if machine == "backup-source" {
+            assert!(catches.is_empty(), "{machine}: {name} catches {catches:?}");
+        } else {
             assert_eq!(
                 catches.last().map(String::as_str),
                 Some("States.ALL"),
-                "{name} must end with a States.ALL catcher"
+                "{machine}: {name} must end with a States.ALL catcher"
             );
         }
     }
     // ManifestNotReady: retried patiently but boundedly.
-    let (_, locate, _) = tasks()
+    let (_, locate, _) = source_tasks()
         .into_iter()
         .find(|(n, _, _)| n == "LocateManifest")
         .unwrap();
@@ -341,7 +343,7 @@ fn retries_are_for_what_retrying_can_fix() {
 #[test]
 fn polling_is_bounded_and_configurable() {
     for (machine, choice_name) in [
-        (definition(), "JobFinished?"),
+        (source_definition(), "JobFinished?"),
         (restore_definition(), "RestoreJobFinished?"),
     ] {
         let states = all_states(&machine);
@@ -355,6 +357,292 @@ fn polling_is_bounded_and_configurable() {
             .find(|(n, _)| n == choice_name)
             .unwrap_or_else(|| panic!("{choice_name} choice"));
         assert!(choice.1.to_string().contains("$.settings.max_polls"));
+    }
+}
+
+/// The states met from `start` following `Next` (a Choice: its first rule), up to an end.
+fn main_line(machine: &Value, start: &str) -> Vec<String> {
+    let mut line = Vec::new();
+    let mut at = start.to_owned();
+    loop {
+        let s = state(machine, &at);
+        line.push(at.clone());
+        if s["End"] == true {
+            break;
+        }
+        let next = match s["Type"].as_str() {
+            Some("Choice") => s["Choices"][0]["Next"].clone(),
+            Some("Succeed") | Some("Fail") => break,
+            _ => s["Next"].clone(),
+        };
+        at = next.as_str().expect("a Next").to_owned();
+        assert!(line.len() < 100, "a loop through {at}");
+    }
+    line
+}
+
+#[test]
+fn the_child_fails_at_its_task() {
+    let d = source_definition();
+    assert_eq!(
+        main_line(&d, &d["StartAt"].as_str().unwrap().to_owned()),
+        [
+            "LocateManifest",
+            "RememberBackupDate",
+            "CreateBucket",
+            "SubmitJob",
+            "StartPolling",
+            "AwaitJob",
+            "JobFinished?",
+            "AuditReport",
+            "VerifySnapshot",
+            "NotifyOutcome",
+            "SourceDone",
+        ]
+    );
+    let states = all_states(&d);
+    // No Catch at all: a step failing for good fails the execution at that Task, where a redrive
+    // resumes. The only Fail state is polling running out, when no Task failed.
+    for (name, s) in &states {
+        assert!(s.get("Catch").is_none(), "{name} has a Catch");
+        assert!(
+            !matches!(s["Type"].as_str(), Some("Map" | "Parallel")),
+            "{name}: the child is one chain"
+        );
+    }
+    let fails: Vec<&String> = states
+        .iter()
+        .filter(|(_, s)| s["Type"] == "Fail")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(fails, ["JobPollingExhausted"]);
+    let fail = state(&d, "JobPollingExhausted");
+    assert_eq!(fail["Error"], "JobPollingExhausted");
+    assert!(
+        fail["Comment"]
+            .as_str()
+            .is_some_and(|c| c.contains("no Task failed")),
+        "{fail}"
+    );
+    let choice = state(&d, "JobFinished?");
+    assert_eq!(choice["Default"], "WaitForJob");
+    assert_eq!(choice["Choices"][1]["Next"], "PollingExhausted");
+    assert_eq!(state(&d, "PollingExhausted")["Next"], "JobPollingExhausted");
+    assert_eq!(state(&d, "WaitForJob")["Next"], "CountPoll");
+    assert_eq!(state(&d, "CountPoll")["Next"], "AwaitJob");
+    // Its output on success is the per-source result.
+    let done = &state(&d, "SourceDone")["Parameters"];
+    for field in [
+        "source_bucket",
+        "backup_date",
+        "outcome",
+        "snapshot_bucket",
+        "job_id",
+        "audit",
+        "verification",
+        "notification",
+    ] {
+        assert!(
+            done.get(format!("{field}.$")).is_some(),
+            "SourceDone has no {field}: {done}"
+        );
+    }
+    // Which function each Task invokes.
+    let steps: Vec<(String, String)> = source_tasks()
+        .into_iter()
+        .map(|(n, _, step)| (n, step))
+        .collect();
+    for (task, step) in [
+        ("LocateManifest", "locate-manifest"),
+        ("CreateBucket", "create-bucket"),
+        ("SubmitJob", "submit-job"),
+        ("AwaitJob", "await-job"),
+        ("AuditReport", "audit-report"),
+        ("VerifySnapshot", "verify-snapshot"),
+        ("NotifyOutcome", "notify"),
+    ] {
+        assert!(
+            steps.contains(&(task.to_owned(), step.to_owned())),
+            "{task} → {step}: {steps:?}"
+        );
+    }
+}
+
+#[test]
+fn the_parent_starts_one_child_per_source() {
+    let d = definition();
+    assert_eq!(
+        main_line(&d, "InjectDefaults"),
+        [
+            "InjectDefaults",
+            "ApplyDefaults",
+            "AnySources?",
+            "BackUpEachSource",
+            "Summary",
+            "FailureCause",
+            "AnySourceFailed?",
+            "SourcesFailed",
+        ]
+    );
+    let map = state(&d, "BackUpEachSource");
+    assert_eq!(map["Type"], "Map");
+    assert_eq!(map["ItemProcessor"]["ProcessorConfig"]["Mode"], "INLINE");
+    assert_eq!(map["MaxConcurrencyPath"], "$.settings.max_concurrency");
+    assert_eq!(map["ItemProcessor"]["StartAt"], "BackUpSource");
+    // Only Lambda Tasks in the parent besides the child Task: the failure notification.
+    let lambda: Vec<String> = tasks_of(&d).into_iter().map(|(_, _, s)| s).collect();
+    assert_eq!(lambda, ["notify"]);
+
+    let task = state(&d, "BackUpSource");
+    assert_eq!(task["Resource"], START_CHILD);
+    let params = &task["Parameters"];
+    assert_eq!(params["StateMachineArn"], "${BackupSourceStateMachineArn}");
+    // A deterministic name, from this execution's name and the source: the same on every
+    // attempt (a retried start finds the same child), valid whatever the bucket.
+    let name = params["Name.$"].as_str().expect("Name.$");
+    assert!(
+        name.contains("$$.Execution.Name") && name.contains("$.source.source_bucket"),
+        "{name}"
+    );
+    assert!(name.starts_with("States.Hash("), "{name}");
+    assert_eq!(
+        params["Input"],
+        json!({"source.$": "$.source", "settings.$": "$.settings",
+               "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"})
+    );
+    assert!(
+        task["TimeoutSeconds"]
+            .as_u64()
+            .is_some_and(|t| t >= 24 * 3600),
+        "the child may poll a day: {task}"
+    );
+    // Retried: starting failed for a passing reason; never a failed child (it is redriven).
+    let retried = error_names(&task["Retry"]);
+    assert!(!retried.is_empty());
+    for e in &retried {
+        assert!(e.starts_with("StepFunctions."), "BackUpSource retries {e}");
+    }
+    for e in [
+        "StepFunctions.ExecutionLimitExceededException",
+        "StepFunctions.SdkClientException",
+        "StepFunctions.AWSStepFunctionsException",
+    ] {
+        assert!(retried.iter().any(|r| r == e), "{e} not retried");
+    }
+    // Every failure of the child Task is caught: the Map goes on with the other sources.
+    assert_eq!(error_names(&task["Catch"]), ["States.ALL"]);
+    assert_eq!(task["Catch"][0]["Next"], "ChildFailed?");
+    assert_eq!(task["Catch"][0]["ResultPath"], "$.error");
+    assert_eq!(task["Next"], "SourceSucceeded");
+    // A failed child's cause is parsed; anything else keeps its own error at BackUpSource.
+    let choice = state(&d, "ChildFailed?");
+    assert_eq!(choice["Choices"][0]["Next"], "SourceFailed");
+    assert_eq!(choice["Default"], "SourceNotStarted");
+    assert_eq!(
+        state(&d, "SourceFailed")["Parameters"]["child.$"],
+        "States.StringToJson($.error.Cause)"
+    );
+    let notify = state(&d, "NotifySourceFailed");
+    assert_eq!(notify["Parameters"]["Payload"]["failure.$"], "$.failure");
+    for pass in ["DescribeSourceFailure", "SourceNotStarted"] {
+        assert_eq!(state(&d, pass)["Next"], "NotifySourceFailed", "{pass}");
+    }
+    assert_eq!(
+        state(&d, "DescribeSourceFailure")["Parameters"]["failure"],
+        json!({"error.$": "$.child.Error", "cause.$": "$.child.Cause",
+               "execution_arn.$": "$.child.ExecutionArn"})
+    );
+    assert_eq!(notify["Next"], "SourceFailedNotified");
+    let caught: BTreeSet<&str> = notify["Catch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Next"].as_str().unwrap())
+        .collect();
+    assert_eq!(caught, BTreeSet::from(["SourceFailedUnannounced"]));
+    // Each iteration ends with the source's result: outcome and child execution.
+    for end in [
+        "SourceSucceeded",
+        "SourceFailedNotified",
+        "SourceFailedUnannounced",
+    ] {
+        let s = state(&d, end);
+        assert_eq!(s["End"], true, "{end}");
+        assert_eq!(s["OutputPath"], "$.result", "{end}");
+        let p = &s["Parameters"];
+        if end == "SourceSucceeded" {
+            assert_eq!(
+                p["result.$"],
+                "States.JsonMerge($.child.output, $.child.arn, false)"
+            );
+            continue;
+        }
+        let r = &p["result"];
+        assert_eq!(r["outcome"], "failed", "{end}");
+        for field in [
+            "source_bucket",
+            "backup_date",
+            "failed_state",
+            "error",
+            "cause",
+            "child_execution_arn",
+        ] {
+            assert!(r[format!("{field}.$")].is_string(), "{end}: no {field}");
+        }
+    }
+    assert_eq!(map["ResultPath"], "$.results");
+    // The run's cause: every source's outcome and child execution, as JSON.
+    let cause = &state(&d, "Summary")["Parameters"]["sources"];
+    assert_eq!(cause["outcomes.$"], "$.results[*].outcome");
+    assert_eq!(
+        cause["child_executions.$"],
+        "$.results[*].child_execution_arn"
+    );
+    assert_eq!(
+        state(&d, "FailureCause")["Parameters"]["cause.$"],
+        "States.JsonToString($.sources)"
+    );
+    // The end: the alarm's failure when a source failed, else the results.
+    let fail = state(&d, "SourcesFailed");
+    assert_eq!(fail["Type"], "Fail");
+    assert_eq!(fail["Error"], "SourcesFailed");
+    assert_eq!(fail["CausePath"], "$.cause");
+    let choice = state(&d, "AnySourceFailed?");
+    assert_eq!(choice["Default"], "BackupsDone");
+    let done = state(&d, "BackupsDone");
+    assert_eq!(done["Type"], "Succeed");
+    assert_eq!(done["OutputPath"], "$.output");
+}
+
+#[test]
+fn every_placeholder_is_a_function_or_the_child() {
+    // The deploy-time substitutions: the parent needs notify and the child machine; the child
+    // the backup's steps.
+    for (file, want) in [
+        (
+            "statemachine/backup.asl.json",
+            &["BackupSourceStateMachineArn", "NotifyFunctionArn"][..],
+        ),
+        (
+            BACKUP_SOURCE,
+            &[
+                "AuditReportFunctionArn",
+                "AwaitJobFunctionArn",
+                "CreateBucketFunctionArn",
+                "LocateManifestFunctionArn",
+                "NotifyFunctionArn",
+                "SubmitJobFunctionArn",
+                "VerifySnapshotFunctionArn",
+            ][..],
+        ),
+    ] {
+        let raw = std::fs::read_to_string(harness::workspace_root().join(file)).unwrap();
+        let found: BTreeSet<&str> = raw
+            .split("${")
+            .skip(1)
+            .filter_map(|s| s.split('}').next())
+            .collect();
+        assert_eq!(found, want.iter().copied().collect(), "{file}");
     }
 }
 
@@ -692,7 +980,7 @@ mod restore_run {
     }
 
     /// `value` conforms to `schemas/<step>.<kind>.json`, when that is committed.
-    fn conforms(step: &str, kind: &str, value: &Value) {
+    pub(super) fn conforms(step: &str, kind: &str, value: &Value) {
         let path = harness::workspace_root().join(format!("schemas/{step}.{kind}.json"));
         let Ok(raw) = std::fs::read_to_string(&path) else {
             eprintln!("no {}: {step}'s {kind} not checked", path.display());
@@ -829,5 +1117,593 @@ mod restore_run {
         w.fault("notify", "TopicNotFound");
         let err = w.run().await.output.expect_err("fails");
         assert_eq!(err["error"], "RestoreMismatch", "{err}");
+    }
+}
+
+mod backup_run {
+    //! The parent and the child on the local runner (aws-local-stepfunctions; run.mjs runs each
+    //! child execution nested), every Lambda Task through the local Lambda endpoint, each step a
+    //! canned answer (a script in place of its binary) or an injected error. What is checked is
+    //! the definitions: the payloads they build (against the committed input schemas, and
+    //! notify's parsed and turned into a message by its contract code), the parent's output and
+    //! cause, the child execution names, and where each failure happens (the child's event log).
+
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use harness::Moto;
+    use lakevault_local::lambda::{Fault, Invocation};
+    use lakevault_local::stack::{self, Stack, StackConfig};
+    use serde_json::{Value, json};
+
+    const ARN_PREFIX: &str =
+        "arn:aws:states:us-east-1:123456789012:execution:lakevault-backup-source:";
+
+    fn audit_record(source: &str) -> Value {
+        let empty = json!({"count": 0, "sample_keys": [], "error_codes": {}});
+        json!({
+            "source_bucket": source, "backup_date": "2021-03-31",
+            "snapshot_bucket": format!("{source}-31-mar-2021"), "job_id": "job-1",
+            "verdict": "complete", "job_status": "Complete", "report": null,
+            "tasks": {"total": 27, "succeeded": 27, "failed": 0, "unparsed": 0},
+            "failures": {"oversize": empty, "source_missing": empty, "access_denied": empty,
+                         "transient": empty, "other": empty},
+            "failure_classes": [], "findings": [],
+            "record": {"bucket": "lakevault-reports", "key": "reports/job-job-1/lakevault-audit.json"},
+        })
+    }
+
+    fn verification() -> Value {
+        json!({
+            "snapshot_bucket": "lake-a-31-mar-2021", "backup_date": "2021-03-31",
+            "verdict": "all_restorable",
+            "tables": {"total": 1, "restorable": 1, "degraded": 0, "unrestorable": 0},
+            "non_delta_objects": 4, "summary": "1 Delta table restorable as of 2021-03-31",
+            "record": {"bucket": "lakevault-reports", "key": "reports/job-job-1/lakevault-tables.json"},
+        })
+    }
+
+    fn job_status(status: &str, finished: bool) -> Value {
+        json!({"job_id": "job-1", "status": status, "finished": finished, "total_tasks": 27,
+               "succeeded_tasks": 27, "failed_tasks": 0, "elapsed_active_seconds": 4,
+               "failure_reasons": []})
+    }
+
+    fn manifest() -> Value {
+        let key = "inventory/lake-a/daily/2021-04-02T01-00Z/manifest.json";
+        json!({"bucket": "lakevault-inventory", "key": key,
+               "arn": format!("arn:aws:s3:::lakevault-inventory/{key}"),
+               "etag": "9b2cf535f27731c974343645a3985328"})
+    }
+
+    /// Two sources: `lake-a` (no date: the newest inventory decides) and `lake-b`; one at a time,
+    /// so an injected error (the next invocation of a function) hits lake-a.
+    fn run_input(extra_settings: Value) -> Value {
+        let mut settings = json!({
+            "account_id": "123456789012",
+            "inventory": {"bucket": "lakevault-inventory", "prefix": "inventory", "configuration_id": "daily"},
+            "role_arn": "arn:aws:iam::123456789012:role/lakevault-batch",
+            "report": {"bucket": "lakevault-reports", "prefix": "reports"},
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:lakevault-backups",
+            "break_glass_role_arns": ["arn:aws:iam::123456789012:role/break-glass"],
+            "poll_seconds": 1, "max_concurrency": 1
+        });
+        if let (Some(s), Some(e)) = (settings.as_object_mut(), extra_settings.as_object()) {
+            s.extend(e.clone());
+        }
+        json!({"sources": [{"source_bucket": "lake-a"},
+                           {"source_bucket": "lake-b", "backup_date": "2021-03-31"}],
+               "settings": settings})
+    }
+
+    fn write_script(dir: &Path, step: &str, script: &str) {
+        let path = dir.join(step);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A script that reads its event and prints `answer`.
+    fn write_stub(dir: &Path, step: &str, answer: &Value) {
+        write_script(
+            dir,
+            step,
+            &format!("#!/bin/sh\ncat >/dev/null\nprintf '%s\\n' '{answer}'\n"),
+        );
+    }
+
+    struct World {
+        _moto: Moto,
+        stack: Stack,
+        work: tempfile::TempDir,
+    }
+
+    /// The stubs (await-job answering `job`), and the stack.
+    async fn world(job: Value) -> World {
+        let work = tempfile::tempdir().unwrap();
+        let bin = work.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        write_stub(
+            &bin,
+            "locate-manifest",
+            &json!({"source_bucket": "lake-a", "backup_date": "2021-03-31",
+                    "delivery_date": "2021-04-02", "manifest": manifest(),
+                    "scan_started_at": "2021-04-02T01:00:00Z", "file_schema": ["Bucket", "Key", "Size"],
+                    "data_file_count": 1, "data_total_bytes": 100}),
+        );
+        write_stub(
+            &bin,
+            "create-bucket",
+            &json!({"bucket": "lake-a-31-mar-2021", "arn": "arn:aws:s3:::lake-a-31-mar-2021",
+                    "region": "us-east-1", "created": true, "changed": [], "settings": {}}),
+        );
+        write_stub(
+            &bin,
+            "submit-job",
+            &json!({"job_id": "job-1", "created": true}),
+        );
+        write_stub(&bin, "await-job", &job);
+        write_stub(&bin, "audit-report", &audit_record("lake-a"));
+        write_stub(&bin, "verify-snapshot", &verification());
+        // notify answers as the real one does: the state it was given (or found), the date.
+        write_script(
+            &bin,
+            "notify",
+            "#!/usr/bin/env node\nlet s='';process.stdin.on('data',c=>s+=c).on('end',()=>{\
+             const p=JSON.parse(s);console.log(JSON.stringify({message_id:'m-1',\
+             outcome:p.failure?'failed':'complete',subject:'s',\
+             failed_state:p.failure?.state??null,backup_date:p.backup_date??null}));});\n",
+        );
+        let moto = Moto::start();
+        let stack = stack::start(
+            StackConfig {
+                sdk: moto.sdk_config(),
+                bin_dir: bin,
+                step_env: moto.env(),
+                max_copy_bytes: 1 << 30,
+                timeout: Duration::from_secs(30),
+            },
+            0,
+        )
+        .await
+        .expect("local stack starts");
+        World {
+            _moto: moto,
+            stack,
+            work,
+        }
+    }
+
+    /// What a run left: the output (or {error, cause}), the parent's events, each child's.
+    struct Run {
+        output: Result<Value, Value>,
+        events: Vec<Value>,
+        events_file: PathBuf,
+    }
+
+    impl Run {
+        /// The child execution's event log, written beside the parent's.
+        fn child_events(&self, execution_arn: &str) -> Vec<Value> {
+            let name = execution_arn
+                .strip_prefix(ARN_PREFIX)
+                .unwrap_or_else(|| panic!("{execution_arn} is not a child execution"));
+            let path = format!("{}.{name}.json", self.events_file.display());
+            serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+                .unwrap()
+        }
+
+        /// Each source's result, as the Map handed them on (in the parent's history: what
+        /// `BackUpEachSource` exited with), whether the run succeeded or failed.
+        fn results(&self) -> Vec<Value> {
+            let exited = self
+                .events
+                .iter()
+                .find(|e| e["type"] == "StateExited" && e["state"]["name"] == "BackUpEachSource")
+                .expect("the Map exited");
+            exited["state"]["output"]["results"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+
+        /// A failed run's results: its error is SourcesFailed, and its cause names each source's
+        /// outcome and child execution, as the results do.
+        fn failed_results(&self) -> Vec<Value> {
+            let err = self.output.as_ref().expect_err("the parent failed");
+            assert_eq!(err["error"], "SourcesFailed", "{err}");
+            let cause: Value = serde_json::from_str(err["cause"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("the cause is JSON: {e}: {err}"));
+            let results = self.results();
+            let field = |r: &Value, k: &str| r[k].clone();
+            for (key, field_name) in [
+                ("outcomes", "outcome"),
+                ("source_buckets", "source_bucket"),
+                ("child_executions", "child_execution_arn"),
+            ] {
+                let want: Vec<Value> = results.iter().map(|r| field(r, field_name)).collect();
+                // A one-match projection is a list on AWS and here, a scalar on moto.
+                assert_eq!(cause[key], Value::Array(want), "{key}: {cause}");
+            }
+            results
+        }
+    }
+
+    impl World {
+        async fn run(&self, input: &Value, name: &str, extra: &[&str]) -> Run {
+            let root = harness::workspace_root();
+            let runner = root.join("local/sfn-runner");
+            assert!(
+                runner.join("node_modules/aws-local-stepfunctions").exists(),
+                "the runner is not installed: run `make node` (make test does)"
+            );
+            let input_file = self.work.path().join(format!("{name}.input.json"));
+            std::fs::write(&input_file, input.to_string()).unwrap();
+            let events_file = self.work.path().join(format!("{name}.events.json"));
+            let out = tokio::process::Command::new("node")
+                .arg(runner.join("run.mjs"))
+                .arg("--definition")
+                .arg(root.join("statemachine/backup.asl.json"))
+                .arg("--input")
+                .arg(&input_file)
+                .args(["--lambda-endpoint", &self.stack.url])
+                .args(["--wait-ms", "10", "--retry-ms", "10", "--name", name])
+                .arg("--events")
+                .arg(&events_file)
+                .args(extra)
+                .output()
+                .await
+                .expect("node runs");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let last: Value = stdout
+                .lines()
+                .last()
+                .and_then(|l| serde_json::from_str(l).ok())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "the runner printed no JSON: {stdout}{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            let output = match out.status.code() {
+                Some(0) => Ok(last),
+                Some(1) => Err(last),
+                other => panic!("the runner exited {other:?}: {last}"),
+            };
+            let events = serde_json::from_slice(&std::fs::read(&events_file).unwrap()).unwrap();
+            self.check_payloads();
+            Run {
+                output,
+                events,
+                events_file,
+            }
+        }
+
+        fn fault(&self, function: &str, error_type: &str) {
+            self.stack
+                .lambda
+                .add_fault(Fault {
+                    function: function.into(),
+                    error_type: error_type.into(),
+                    error_message: format!("{error_type} injected"),
+                    count: 1,
+                })
+                .unwrap();
+        }
+
+        fn invocations(&self, function: &str) -> Vec<Invocation> {
+            self.stack
+                .lambda
+                .invocations()
+                .into_iter()
+                .filter(|i| i.function == function)
+                .collect()
+        }
+
+        /// Every payload conforms to its step's committed input schema; notify's builds its
+        /// message.
+        fn check_payloads(&self) {
+            for inv in self.stack.lambda.invocations() {
+                super::restore_run::conforms(&inv.function, "input", &inv.payload);
+                if inv.function == "notify" {
+                    let input: notify::NotifyInput =
+                        serde_json::from_value(inv.payload.clone()).unwrap();
+                    notify::message_for(&input).unwrap_or_else(|e| panic!("{e}: {}", inv.payload));
+                }
+            }
+        }
+    }
+
+    /// The names of the states entered, in order.
+    fn entered(events: &[Value]) -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "StateEntered")
+            .filter_map(|e| e["state"]["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The child failed at `task`: its last failing state is that Task, then the execution
+    /// failed with `error`; no Fail state was entered.
+    fn assert_failed_at_task(events: &[Value], task: &str, error: &str) {
+        let last = events.last().expect("events");
+        assert_eq!(last["type"], "ExecutionFailed", "{last}");
+        assert_eq!(last["Error"], error, "{last}");
+        let failed: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "StateFailed")
+            .collect();
+        let at = failed.last().expect("a state failed");
+        assert_eq!(at["state"]["name"], task, "{at}");
+        assert_eq!(at["state"]["type"], "Task", "{at}");
+        assert_eq!(at["Error"], error, "{at}");
+        assert!(
+            !events
+                .iter()
+                .any(|e| e["type"] == "StateEntered" && e["state"]["type"] == "Fail"),
+            "a Fail state was entered"
+        );
+    }
+
+    fn md5_hex(text: &str) -> String {
+        let out = std::process::Command::new("node")
+            .args([
+                "-e",
+                "process.stdout.write(require('crypto').createHash('md5').update(process.argv[1]).digest('hex'))",
+                text,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_source_backs_up_in_its_own_child_execution() {
+        let w = world(job_status("Complete", true)).await;
+        let run = w.run(&run_input(json!({})), "nightly", &[]).await;
+        let output = run.output.clone().unwrap_or_else(|e| panic!("failed: {e}"));
+        let results = output["results"].as_array().unwrap();
+        assert_eq!(output.as_object().unwrap().len(), 1, "{output}");
+        assert_eq!(results.len(), 2);
+        for (r, source) in results.iter().zip(["lake-a", "lake-b"]) {
+            assert_eq!(r["source_bucket"], source);
+            assert_eq!(r["outcome"], "complete");
+            assert_eq!(r["backup_date"], "2021-03-31");
+            assert_eq!(r["snapshot_bucket"], "lake-a-31-mar-2021");
+            assert_eq!(r["job_id"], "job-1");
+            assert_eq!(r["audit"]["verdict"], "complete");
+            assert_eq!(r["verification"]["verdict"], "all_restorable");
+            assert_eq!(r["notification"]["message_id"], "m-1");
+            // The child's name: MD5 of "<parent's name>/<source>", valid and the same on every
+            // attempt.
+            let arn = r["child_execution_arn"].as_str().unwrap();
+            assert_eq!(
+                arn,
+                format!("{ARN_PREFIX}{}", md5_hex(&format!("nightly/{source}")))
+            );
+            let child = run.child_events(arn);
+            assert_eq!(
+                entered(&child),
+                [
+                    "LocateManifest",
+                    "RememberBackupDate",
+                    "CreateBucket",
+                    "SubmitJob",
+                    "StartPolling",
+                    "AwaitJob",
+                    "JobFinished?",
+                    "AuditReport",
+                    "VerifySnapshot",
+                    "NotifyOutcome",
+                    "SourceDone",
+                ]
+            );
+            let started = &child[0];
+            assert_eq!(started["type"], "ExecutionStarted");
+            // The child's input: the source with its defaults, the settings, and its parent.
+            assert_eq!(started["input"]["source"]["source_bucket"], source);
+            assert_eq!(started["input"]["source"]["lag_days"], 2);
+            assert_eq!(started["input"]["settings"]["max_polls"], 1440);
+            assert_eq!(
+                started["input"]["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"],
+                "arn:aws:states:us-east-1:123456789012:execution:lakevault-backup:nightly"
+            );
+            // Its output is the result, without the ARN the parent adds.
+            let done = child.last().unwrap();
+            assert_eq!(done["type"], "ExecutionSucceeded");
+            let mut without = r.clone();
+            without
+                .as_object_mut()
+                .unwrap()
+                .remove("child_execution_arn");
+            assert_eq!(done["output"], without);
+        }
+        // The parent: each source's child Task, then the summary and success.
+        let parent = entered(&run.events);
+        assert_eq!(
+            parent.iter().filter(|s| *s == "BackUpSource").count(),
+            2,
+            "{parent:?}"
+        );
+        assert!(
+            parent.ends_with(&[
+                "Summary".into(),
+                "FailureCause".into(),
+                "AnySourceFailed?".into(),
+                "BackupsDone".into()
+            ]),
+            "{parent:?}"
+        );
+        // The payloads: lake-a's date is the located one.
+        let notes = w.invocations("notify");
+        assert_eq!(notes.len(), 2);
+        for n in &notes {
+            assert_eq!(n.payload["backup_date"], "2021-03-31");
+            assert!(n.payload.get("failure").is_none());
+        }
+        // Another parent execution's children have other names; the same one's the same.
+        let again = w.run(&run_input(json!({})), "nightly-2", &[]).await;
+        let arns = |o: &Value| -> Vec<String> {
+            o["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["child_execution_arn"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let first = arns(&output);
+        let second = arns(again.output.as_ref().unwrap());
+        assert!(
+            first.iter().all(|a| !second.contains(a)),
+            "{first:?} {second:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_step_failing_for_good_fails_its_child_at_that_task_and_the_parent_goes_on() {
+        for (function, error, task) in [
+            ("locate-manifest", "ManifestInvalid", "LocateManifest"),
+            ("create-bucket", "BucketConflict", "CreateBucket"),
+            ("submit-job", "JobConflict", "SubmitJob"),
+            ("await-job", "JobSuspended", "AwaitJob"),
+            ("audit-report", "ReportInvalid", "AuditReport"),
+            ("verify-snapshot", "StoreError", "VerifySnapshot"),
+            ("notify", "TopicNotFound", "NotifyOutcome"),
+        ] {
+            let w = world(job_status("Complete", true)).await;
+            w.fault(function, error);
+            let run = w.run(&run_input(json!({})), "nightly", &[]).await;
+            let results = run.failed_results();
+            assert_eq!(results.len(), 2, "{function}: {results:?}");
+            let (a, b) = (&results[0], &results[1]);
+            assert_eq!(a["source_bucket"], "lake-a");
+            assert_eq!(a["outcome"], "failed", "{function}: {a}");
+            assert_eq!(a["error"], error, "{function}: {a}");
+            let arn = a["child_execution_arn"].as_str().unwrap();
+            assert!(arn.starts_with(ARN_PREFIX), "{arn}");
+            // The other source went on and completed, in its own child.
+            assert_eq!(b["source_bucket"], "lake-b");
+            assert_eq!(b["outcome"], "complete", "{function}: {b}");
+            let b_events = run.child_events(b["child_execution_arn"].as_str().unwrap());
+            assert_eq!(b_events.last().unwrap()["type"], "ExecutionSucceeded");
+            // lake-a's child failed at the Task, so a redrive resumes there.
+            let a_events = run.child_events(arn);
+            assert_failed_at_task(&a_events, task, error);
+            assert_eq!(entered(&a_events).last().map(String::as_str), Some(task));
+            // The parent announced it: the child's error and cause, and its execution (notify
+            // reads the failed state from its history).
+            let failure = w
+                .invocations("notify")
+                .into_iter()
+                .find(|i| i.payload.get("failure").is_some())
+                .unwrap_or_else(|| panic!("{function}: no failure notification"));
+            let f = &failure.payload["failure"];
+            assert_eq!(failure.payload["source_bucket"], "lake-a");
+            assert_eq!(f["error"], error, "{f}");
+            assert_eq!(f["execution_arn"], arn, "{f}");
+            assert!(f.get("state").is_none(), "{f}");
+            assert!(
+                f["cause"].as_str().unwrap().contains("injected"),
+                "{function}: {f}"
+            );
+            // lake-a has no date (the newest inventory decides): the parent does not know it.
+            assert_eq!(failure.payload["backup_date"], Value::Null);
+            let parent = entered(&run.events);
+            for s in [
+                "ChildFailed?",
+                "SourceFailed",
+                "DescribeSourceFailure",
+                "NotifySourceFailed",
+                "SourceFailedNotified",
+                "SourcesFailed",
+            ] {
+                assert!(
+                    parent.iter().any(|p| p == s),
+                    "{function}: {s} not in {parent:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn polling_running_out_fails_the_child_in_its_fail_state() {
+        let w = world(job_status("Active", false)).await;
+        let run = w
+            .run(&run_input(json!({"max_polls": 2})), "nightly", &[])
+            .await;
+        let results = run.failed_results();
+        for r in &results {
+            assert_eq!(r["outcome"], "failed", "{r}");
+            assert_eq!(r["error"], "JobPollingExhausted", "{r}");
+            let events = run.child_events(r["child_execution_arn"].as_str().unwrap());
+            let last = events.last().unwrap();
+            assert_eq!(last["type"], "ExecutionFailed");
+            assert_eq!(last["Error"], "JobPollingExhausted");
+            assert!(
+                last["Cause"]
+                    .as_str()
+                    .unwrap()
+                    .contains("job job-1 still Active after 2 polls"),
+                "{last}"
+            );
+            let states = entered(&events);
+            assert_eq!(
+                states.iter().filter(|s| *s == "AwaitJob").count(),
+                3,
+                "{states:?}"
+            );
+            assert!(states.ends_with(&["PollingExhausted".into(), "JobPollingExhausted".into()]));
+        }
+        assert_eq!(w.invocations("audit-report").len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_announcement_or_a_child_that_cannot_start_never_stops_the_others() {
+        // lake-a's child fails and so does its announcement: lake-b still completes.
+        let w = world(job_status("Complete", true)).await;
+        w.fault("locate-manifest", "ManifestInvalid");
+        w.fault("notify", "TopicNotFound");
+        let run = w.run(&run_input(json!({})), "nightly", &[]).await;
+        let results = run.failed_results();
+        assert_eq!(results[0]["outcome"], "failed");
+        assert_eq!(results[0]["error"], "ManifestInvalid");
+        assert_eq!(results[1]["outcome"], "complete", "{results:?}");
+        assert!(
+            entered(&run.events)
+                .iter()
+                .any(|s| s == "SourceFailedUnannounced")
+        );
+
+        // No child could start (its definition is missing): each source fails at BackUpSource
+        // with the start's own error, announced, and the run ends in SourcesFailed.
+        let w = world(job_status("Complete", true)).await;
+        let missing = w.work.path().join("missing.asl.json");
+        let child = format!("backup-source={}", missing.display());
+        let run = w
+            .run(&run_input(json!({})), "nightly", &["--child", &child])
+            .await;
+        let results = run.failed_results();
+        assert_eq!(results.len(), 2);
+        for r in &results {
+            assert_eq!(r["outcome"], "failed", "{r}");
+            assert_eq!(r["failed_state"], "BackUpSource", "{r}");
+            assert_eq!(r["child_execution_arn"], Value::Null, "{r}");
+        }
+        let notes = w.invocations("notify");
+        assert_eq!(notes.len(), 2);
+        for n in &notes {
+            assert_eq!(
+                n.payload["failure"]["state"], "BackUpSource",
+                "{}",
+                n.payload
+            );
+        }
+        assert!(entered(&run.events).iter().any(|s| s == "SourceNotStarted"));
+
+        // No sources: nothing to do, and a success.
+        let w = world(job_status("Complete", true)).await;
+        let mut input = run_input(json!({}));
+        input["sources"] = json!([]);
+        let run = w.run(&input, "nightly", &[]).await;
+        assert_eq!(run.output.unwrap(), json!({"results": []}));
     }
 }
