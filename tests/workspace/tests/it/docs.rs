@@ -1,6 +1,8 @@
 //! The docs say what the code does:
-//! * the root README's Mermaid diagram is `statemachine/backup.asl.json` — generated from it by
-//!   `workspace_tests::diagram`, and also checked state by state and transition by transition;
+//! * the root README's two Mermaid diagrams are `statemachine/backup.asl.json` (the parent) and
+//!   `statemachine/backup-source.asl.json` (the child), in that order — each generated from its
+//!   definition by `workspace_tests::diagram`, and also checked state by state and transition by
+//!   transition;
 //! * the errorType tables are what the binaries print with `--error-types`: each step's README
 //!   lists exactly its own errorTypes, the shared tables (root README, `steps/kit/README.md`)
 //!   exactly those every step prints, onboard-source's README exactly its error enum's;
@@ -10,12 +12,13 @@
 //!   crate's rustdoc, where an untagged block is compiled as a Rust doctest.
 //!
 //! The errorType convention: under a heading `## Errors`, the first table's first column holds
-//! one backticked errorType per row. `LAKEVAULT_UPDATE_DOCS=1` rewrites the README's diagram.
+//! one backticked errorType per row. `LAKEVAULT_UPDATE_DOCS=1` rewrites the README's diagrams.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::statemachine::{BACKUP_SOURCE, source_definition};
 use crate::support::{all_states, definition, step_packages};
 use workspace_tests::diagram::{mermaid, node_id};
 
@@ -86,36 +89,52 @@ fn prose_lines(markdown: &str) -> Vec<(usize, &str)> {
 // ---------------------------------------------------------------------------------------------
 // (a) The diagram.
 
-fn readme_diagram(readme: &str) -> Option<Fence> {
-    let mut blocks: Vec<Fence> = fences(readme)
+/// The README's diagrams, in order: (definition file, its definition).
+fn diagrammed() -> [(&'static str, serde_json::Value); 2] {
+    [
+        ("statemachine/backup.asl.json", definition()),
+        (BACKUP_SOURCE, source_definition()),
+    ]
+}
+
+/// The README's mermaid blocks, in order.
+fn readme_diagrams(readme: &str) -> Vec<Fence> {
+    fences(readme)
         .into_iter()
         .filter(|f| f.info == "mermaid")
-        .collect();
-    assert!(
-        blocks.len() <= 1,
-        "README.md has more than one mermaid block"
-    );
-    blocks.pop()
+        .collect()
 }
 
 #[test]
-fn the_readme_diagram_is_generated_from_the_definition() {
+fn the_readme_diagrams_are_generated_from_the_definitions() {
     let path = root().join("README.md");
     let readme = read(&path);
-    let want = mermaid(&definition());
-    let block = readme_diagram(&readme).expect("README.md has a ```mermaid block");
-    if block.text != want && std::env::var_os("LAKEVAULT_UPDATE_DOCS").is_some() {
+    let blocks = readme_diagrams(&readme);
+    let machines = diagrammed();
+    assert_eq!(
+        blocks.len(),
+        machines.len(),
+        "README.md has one mermaid block per state machine: the parent's, then the child's"
+    );
+    let wants: Vec<String> = machines.iter().map(|(_, d)| mermaid(d)).collect();
+    let differ = blocks.iter().zip(&wants).any(|(b, w)| &b.text != w);
+    if differ && std::env::var_os("LAKEVAULT_UPDATE_DOCS").is_some() {
         let mut updated = readme.clone();
-        updated.replace_range(block.body.clone(), &want);
+        // From the end, so the earlier ranges stay valid.
+        for (block, want) in blocks.iter().zip(&wants).rev() {
+            updated.replace_range(block.body.clone(), want);
+        }
         std::fs::write(&path, updated).expect("README.md is writable");
         return;
     }
-    assert!(
-        block.text == want,
-        "README.md's diagram (line {}) is not statemachine/backup.asl.json's. Replace the block \
-         with this one (or run the test with LAKEVAULT_UPDATE_DOCS=1):\n\n```mermaid\n{want}```\n",
-        block.line
-    );
+    for ((block, want), (file, _)) in blocks.iter().zip(&wants).zip(&machines) {
+        assert!(
+            &block.text == want,
+            "README.md's diagram (line {}) is not {file}'s. Replace the block with this one (or \
+             run the test with LAKEVAULT_UPDATE_DOCS=1):\n\n```mermaid\n{want}```\n",
+            block.line
+        );
+    }
 }
 
 /// What the diagram's Mermaid text draws: node ids, and edges as (from, to) ids.
@@ -163,12 +182,14 @@ fn drawn(mermaid_text: &str) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
     (nodes, edges)
 }
 
-#[test]
-fn the_readme_diagram_has_every_state_and_transition_and_nothing_else() {
-    let def = definition();
+/// Every state of a definition as a node id, every transition (Next, Default, Choice rules,
+/// Catch routes) as a pair of node ids.
+fn states_and_transitions(
+    def: &serde_json::Value,
+) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
     let mut states = BTreeSet::new();
     let mut transitions = BTreeSet::new();
-    for (name, state) in all_states(&def) {
+    for (name, state) in all_states(def) {
         assert!(
             states.insert(node_id(&name)),
             "two states share the node id {}",
@@ -187,26 +208,41 @@ fn the_readme_diagram_has_every_state_and_transition_and_nothing_else() {
             transitions.insert((node_id(&name), node_id(to)));
         }
     }
-    // The definition is what the test expects it to be: a Map whose states are drawn inside it.
-    assert!(states.contains("BackUpEachSource") && states.contains("LocateManifest"));
-    assert!(transitions.contains(&("AwaitJob".to_owned(), "AwaitJobFailed".to_owned())));
-    assert!(transitions.contains(&("BackUpEachSource".to_owned(), "Summary".to_owned())));
+    (states, transitions)
+}
 
+#[test]
+fn the_readme_diagrams_have_every_state_and_transition_and_nothing_else() {
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
     let readme = read(&root().join("README.md"));
-    let block = readme_diagram(&readme).expect("README.md has a ```mermaid block");
-    let (nodes, edges) = drawn(&block.text);
-    let missing: Vec<_> = states.difference(&nodes).collect();
-    let extra: Vec<_> = nodes.difference(&states).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "diagram nodes: missing states {missing:?}, not states {extra:?}"
-    );
-    let missing: Vec<_> = transitions.difference(&edges).collect();
-    let extra: Vec<_> = edges.difference(&transitions).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "diagram edges: missing transitions {missing:?}, not transitions {extra:?}"
-    );
+    let blocks = readme_diagrams(&readme);
+    assert_eq!(blocks.len(), 2, "the parent's diagram, then the child's");
+    for (block, (file, def)) in blocks.iter().zip(diagrammed()) {
+        let (states, transitions) = states_and_transitions(&def);
+        // The definitions are what the test expects them to be: the parent a Map whose states
+        // are drawn inside it, the child one chain with its polling loop.
+        if file == BACKUP_SOURCE {
+            assert!(states.contains("LocateManifest") && states.contains("JobPollingExhausted"));
+            assert!(transitions.contains(&pair("CountPoll", "AwaitJob")));
+        } else {
+            assert!(states.contains("BackUpEachSource") && states.contains("BackUpSource"));
+            assert!(transitions.contains(&pair("BackUpSource", "ChildFailed_")));
+            assert!(transitions.contains(&pair("BackUpEachSource", "Summary")));
+        }
+        let (nodes, edges) = drawn(&block.text);
+        let missing: Vec<_> = states.difference(&nodes).collect();
+        let extra: Vec<_> = nodes.difference(&states).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{file}'s diagram nodes: missing states {missing:?}, not states {extra:?}"
+        );
+        let missing: Vec<_> = transitions.difference(&edges).collect();
+        let extra: Vec<_> = edges.difference(&transitions).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{file}'s diagram edges: missing transitions {missing:?}, not transitions {extra:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
