@@ -122,7 +122,9 @@ pub enum CompleteLargeCopyError {
     #[error("{0}")]
     ServiceError(ServiceFailure),
     /// Not every planned part is uploaded: copy-parts has not answered `done` yet.
-    #[error("upload {upload_id} of s3://{bucket}/{key} lacks {missing} of {parts} parts (first: {first:?}); run copy-parts until done")]
+    #[error(
+        "upload {upload_id} of s3://{bucket}/{key} lacks {missing} of {parts} parts (first: {first:?}); run copy-parts until done"
+    )]
     PartsMissing {
         /// The snapshot bucket.
         bucket: String,
@@ -149,7 +151,9 @@ pub enum CompleteLargeCopyError {
         detail: String,
     },
     /// The upload is gone and the snapshot holds no copy of this source: plan again.
-    #[error("upload {upload_id} of s3://{bucket}/{key} does not exist and no copy of the planned source is there; plan the copy again")]
+    #[error(
+        "upload {upload_id} of s3://{bucket}/{key} does not exist and no copy of the planned source is there; plan the copy again"
+    )]
     UploadNotFound {
         /// The snapshot bucket.
         bucket: String,
@@ -331,7 +335,13 @@ pub fn compare(
 }
 
 impl CompleteLargeCopy {
-    fn output(&self, input: &Input, planned: &Planned, head: &HeadObjectOutput, check: ChecksumCheck) -> Output {
+    fn output(
+        &self,
+        input: &Input,
+        planned: &Planned,
+        head: &HeadObjectOutput,
+        check: ChecksumCheck,
+    ) -> Output {
         Output {
             outcome: Outcome::Copied,
             source_bucket: input.source_bucket.clone(),
@@ -372,7 +382,11 @@ impl CompleteLargeCopy {
 
     /// The upload is gone (completed before, or already copied at planning): the copy must be
     /// there, this source's (the marker), with its size.
-    async fn already_there(&self, input: &Input, planned: &Planned) -> Result<Output, CompleteLargeCopyError> {
+    async fn already_there(
+        &self,
+        input: &Input,
+        planned: &Planned,
+    ) -> Result<Output, CompleteLargeCopyError> {
         let Some(head) = self.head_copy(input, None).await? else {
             return Err(CompleteLargeCopyError::gone(input));
         };
@@ -487,15 +501,25 @@ impl Step for CompleteLargeCopy {
                 req = req.checksum_crc64_nvme(crc);
             }
         }
-        let done = match req.send().await.map_err(|e| kit::classify("CompleteMultipartUpload", e)) {
+        let done = match req
+            .send()
+            .await
+            .map_err(|e| kit::classify("CompleteMultipartUpload", e))
+        {
             Ok(d) => d,
             Err(f) if uploads::is_no_such_upload(&f) => {
                 return self.already_there(&input, &planned).await;
             }
             Err(AwsFailure::Service(s))
-                if ["InvalidPart", "InvalidPartOrder", "BadDigest", "InvalidDigest", "InvalidRequest"]
-                    .iter()
-                    .any(|c| s.is(c)) =>
+                if [
+                    "InvalidPart",
+                    "InvalidPartOrder",
+                    "BadDigest",
+                    "InvalidDigest",
+                    "InvalidRequest",
+                ]
+                .iter()
+                .any(|c| s.is(c)) =>
             {
                 return Err(CompleteLargeCopyError::mismatch(
                     &input,
@@ -576,8 +600,14 @@ mod tests {
                 .build()
         };
         let size = 26 << 20;
-        assert_eq!(compare(&i, &p, &head(size, Some("AAAAAAAAAAA="))).unwrap(), ChecksumCheck::Equal);
-        assert_eq!(compare(&i, &p, &head(size, None)).unwrap(), ChecksumCheck::NotReported);
+        assert_eq!(
+            compare(&i, &p, &head(size, Some("AAAAAAAAAAA="))).unwrap(),
+            ChecksumCheck::Equal
+        );
+        assert_eq!(
+            compare(&i, &p, &head(size, None)).unwrap(),
+            ChecksumCheck::NotReported
+        );
         assert!(matches!(
             compare(&i, &p, &head(size, Some("AAAAAAAAAAE="))),
             Err(CompleteLargeCopyError::CopyMismatch { .. })
@@ -593,6 +623,9 @@ mod tests {
             value: "AAAAAA==".into(),
         });
         let p = check_input(&other).unwrap().unwrap();
-        assert_eq!(compare(&other, &p, &head(size, Some("x"))).unwrap(), ChecksumCheck::NotComparable);
+        assert_eq!(
+            compare(&other, &p, &head(size, Some("x"))).unwrap(),
+            ChecksumCheck::NotComparable
+        );
     }
 }

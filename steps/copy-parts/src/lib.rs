@@ -100,7 +100,9 @@ pub enum CopyPartsError {
         detail: String,
     },
     /// The upload does not exist (aborted, completed, or the bucket is gone): plan again.
-    #[error("upload {upload_id} of s3://{bucket}/{key} does not exist (aborted or completed); plan the copy again")]
+    #[error(
+        "upload {upload_id} of s3://{bucket}/{key} does not exist (aborted or completed); plan the copy again"
+    )]
     UploadNotFound {
         /// The snapshot bucket.
         bucket: String,
@@ -287,7 +289,12 @@ impl CopyParts {
     }
 
     /// Copies part `n`; its length.
-    async fn copy_part(&self, input: &Input, upload_id: &str, n: u64) -> Result<u64, CopyPartsError> {
+    async fn copy_part(
+        &self,
+        input: &Input,
+        upload_id: &str,
+        n: u64,
+    ) -> Result<u64, CopyPartsError> {
         let number = i32::try_from(n).map_err(|_| {
             CopyPartsError::InvalidInput(InvalidInput::new("$.parts", "more than 10,000 parts"))
         })?;
@@ -344,7 +351,11 @@ impl Step for CopyParts {
     async fn handle(&self, input: Input) -> Result<Output, CopyPartsError> {
         let started = Instant::now();
         let upload_id = check_input(&input)?;
-        let invocation = input.cursor.as_ref().map_or(0, |c| c.invocation).saturating_add(1);
+        let invocation = input
+            .cursor
+            .as_ref()
+            .map_or(0, |c| c.invocation)
+            .saturating_add(1);
         let answer = |parts_done: u64, bytes_done: u64, copied_now: u64| Output {
             done: parts_done == input.parts,
             parts_done,
@@ -367,9 +378,9 @@ impl Step for CopyParts {
         )
         .await?
         .ok_or_else(|| CopyPartsError::upload_gone(&input, upload_id))?;
-        // A part listed with another size than planned (a plan with another part size reused
-        // this upload, which plan-large-copy does not do) is copied again: its number is
-        // overwritten.
+        // A part listed with another length than planned is copied again (its number is
+        // overwritten). plan-large-copy carries on only uploads whose parts all fit its layout,
+        // so this is a defence, not a path.
         let (mut done, mut bytes): (u64, u64) = (0, 0);
         let mut missing = Vec::new();
         for n in 1..=input.parts {
@@ -417,7 +428,11 @@ impl Step for CopyParts {
             }
         }
         if let Some(e) = failure {
-            tracing::info!(parts_done = done, copied, "stopped on a failure; parts copied stay");
+            tracing::info!(
+                parts_done = done,
+                copied,
+                "stopped on a failure; parts copied stay"
+            );
             return Err(e);
         }
         let out = answer(done, bytes, copied);

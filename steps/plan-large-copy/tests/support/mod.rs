@@ -259,7 +259,7 @@ pub(crate) fn recorded_s3(moto: &Moto, recorder: &Recorder) -> aws_sdk_s3::Clien
 
 /// `n` bytes of a deterministic pseudo-random sequence (every part differs from the others).
 pub(crate) fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    let mut x = seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(n + 8);
     while out.len() < n {
         x ^= x << 13;
@@ -276,8 +276,18 @@ pub(crate) fn md5_hex(b: &[u8]) -> String {
     hex::encode(Md5::digest(b))
 }
 
-/// Hex MD5 of an object's bytes, read back.
+/// Hex MD5 of an object's bytes, read back. Without the SDK's response checksum validation:
+/// moto 5.2.5 without `awscrt` (the project's venv) computes a completed upload's "CRC64NVME"
+/// as a CRC32, which the SDK would refuse; the MD5 here is the check.
 pub(crate) async fn object_md5(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
+            .build(),
+    );
     let o = s3
         .get_object()
         .bucket(bucket)
