@@ -1,9 +1,19 @@
-//! End-to-end: the real state machine on aws-local-stepfunctions, every Task through the local
-//! Lambda endpoint running the real step binaries, against moto and the local S3 Batch Operations.
+//! End-to-end: the real state machines — the parent `statemachine/backup.asl.json` and, for each
+//! source, a child execution of `statemachine/backup-source.asl.json` — on aws-local-stepfunctions
+//! (run.mjs runs each `startExecution.sync:2` child nested and writes its event log beside the
+//! parent's), every Task through the local Lambda endpoint running the real step binaries,
+//! against moto and the local S3 Batch Operations.
+//!
+//! What an execution did is read into an [`Outcome`] — the parent's output or error, each source's
+//! result, and per source its child execution: the states it entered, its retries, how it ended
+//! and where it failed — and the cases' assertions take that `Outcome` (`assert_*` below), so they
+//! hold for any interpreter that can fill one in (the Step Functions API on moto: from
+//! GetExecutionHistory). What only one interpreter can tell is checked beside, by name.
 //!
 //! Every Task input and output recorded here is validated against the committed schemas.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::Moto;
@@ -188,8 +198,10 @@ impl World {
         })
     }
 
-    async fn run(&self, input: &Value, name: &str) -> RunOutcome {
+    /// Runs the parent on the local runner; what it did.
+    async fn run(&self, input: &Value, name: &str) -> Outcome {
         let root = harness::workspace_root();
+        let events_file = self.work.path().join(format!("{name}.events.json"));
         let outcome = stack::run_state_machine(
             &RunOptions {
                 runner_dir: root.join("local/sfn-runner"),
@@ -197,14 +209,14 @@ impl World {
                 lambda_endpoint: self.stack.url.clone(),
                 wait_ms: 100,
                 retry_ms: 50,
-                events_file: self.work.path().join(format!("{name}.events.json")),
+                events_file: events_file.clone(),
             },
             input,
         )
         .await
         .expect("the runner runs");
         check_contracts(&self.stack);
-        outcome
+        Outcome::from_local_runner(&outcome, &events_file)
     }
 
     /// Every notification received so far: (subject, message, outcome attribute).
@@ -348,23 +360,347 @@ fn fixture_files(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
-fn results(outcome: &RunOutcome) -> Vec<Value> {
-    let out = outcome
-        .output
-        .as_ref()
-        .unwrap_or_else(|e| panic!("execution failed: {e}"));
-    out["results"].as_array().unwrap().clone()
+// ------------------------------------------------------------------------------ the outcome
+
+/// How a source's child execution ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ended {
+    /// It succeeded.
+    Succeeded,
+    /// It failed with this error, in `state`; `task` is true when that state is a Task (a step
+    /// failing for good: a redrive resumes there), false for a Fail state.
+    Failed {
+        error: String,
+        state: String,
+        task: bool,
+    },
 }
+
+/// One source's child execution.
+#[derive(Debug, Clone)]
+struct Child {
+    /// Its execution ARN (the result's `child_execution_arn`).
+    arn: String,
+    /// The states it entered, in order.
+    entered: Vec<String>,
+    /// Retries per state.
+    retried: BTreeMap<String, usize>,
+    /// How it ended.
+    ended: Ended,
+}
+
+/// What one execution of the parent did, whichever interpreter ran it.
+#[derive(Debug, Clone)]
+struct Outcome {
+    /// The parent's output, or its error and cause.
+    parent: Result<Value, (String, String)>,
+    /// The states the parent entered, in order (each Map iteration's too).
+    entered: Vec<String>,
+    /// Each source's result, as the parent's Map handed them on (whether or not the parent
+    /// failed), in the order of the run's sources.
+    results: Vec<Value>,
+    /// Each source's child execution, by source bucket.
+    children: BTreeMap<String, Child>,
+}
+
+impl Outcome {
+    /// From the local runner: the parent's event log, and each child's beside it
+    /// (`<events>.<child execution name>.json`).
+    fn from_local_runner(run: &RunOutcome, events_file: &Path) -> Outcome {
+        let parent = match &run.output {
+            Ok(v) => Ok(v.clone()),
+            Err(e) => Err((
+                e["error"].as_str().unwrap_or_default().to_owned(),
+                e["cause"].as_str().unwrap_or_default().to_owned(),
+            )),
+        };
+        let entered = states_entered(&run.events);
+        let results = run
+            .events
+            .iter()
+            .find(|e| e["type"] == "StateExited" && e["state"]["name"] == "BackUpEachSource")
+            .map(|e| {
+                e["state"]["output"]["results"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let mut children = BTreeMap::new();
+        for r in &results {
+            let Some(arn) = r["child_execution_arn"].as_str() else {
+                continue;
+            };
+            let name = arn.rsplit(':').next().unwrap_or_default();
+            let path = format!("{}.{name}.json", events_file.display());
+            let events: Vec<Value> = serde_json::from_slice(
+                &std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("the child's event log {path}: {e}")),
+            )
+            .unwrap();
+            let last = events.last().cloned().unwrap_or_default();
+            let ended = if last["type"] == "ExecutionSucceeded" {
+                Ended::Succeeded
+            } else {
+                assert_eq!(last["type"], "ExecutionFailed", "{path}: {last}");
+                let failed = events
+                    .iter()
+                    .rev()
+                    .find(|e| e["type"] == "StateFailed")
+                    .or_else(|| {
+                        events
+                            .iter()
+                            .rev()
+                            .find(|e| e["type"] == "StateEntered" && e["state"]["type"] == "Fail")
+                    })
+                    .unwrap_or_else(|| panic!("{path}: no state failed"));
+                Ended::Failed {
+                    error: last["Error"].as_str().unwrap_or_default().to_owned(),
+                    state: failed["state"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    task: failed["state"]["type"] == "Task",
+                }
+            };
+            let mut retried = BTreeMap::new();
+            for e in events.iter().filter(|e| e["type"] == "StateRetried") {
+                *retried
+                    .entry(e["state"]["name"].as_str().unwrap_or_default().to_owned())
+                    .or_insert(0) += 1;
+            }
+            let source = r["source_bucket"].as_str().unwrap_or_default().to_owned();
+            children.insert(
+                source,
+                Child {
+                    arn: arn.to_owned(),
+                    entered: states_entered(&events),
+                    retried,
+                    ended,
+                },
+            );
+        }
+        Outcome {
+            parent,
+            entered,
+            results,
+            children,
+        }
+    }
+
+    /// The result of `source`.
+    fn result(&self, source: &str) -> &Value {
+        self.results
+            .iter()
+            .find(|r| r["source_bucket"] == source)
+            .unwrap_or_else(|| panic!("no result for {source}: {:?}", self.results))
+    }
+
+    /// The child execution of `source`.
+    fn child(&self, source: &str) -> &Child {
+        self.children
+            .get(source)
+            .unwrap_or_else(|| panic!("no child execution for {source}"))
+    }
+
+    /// The parent succeeded: its output is `{"results": [...]}`, the Map's results.
+    fn succeeded(&self) -> &Value {
+        let out = self
+            .parent
+            .as_ref()
+            .unwrap_or_else(|e| panic!("the parent failed: {e:?}"));
+        assert_eq!(
+            out,
+            &json!({"results": self.results}),
+            "the output is the results"
+        );
+        out
+    }
+}
+
+/// The names of the states entered, in order, from a local runner's event log.
+fn states_entered(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "StateEntered")
+        .filter_map(|e| e["state"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The child's whole chain, as a source that backs up goes through it (one poll).
+const CHAIN: &[&str] = &[
+    "LocateManifest",
+    "RememberBackupDate",
+    "CreateBucket",
+    "SubmitJob",
+    "StartPolling",
+    "AwaitJob",
+    "JobFinished?",
+    "AuditReport",
+    "VerifySnapshot",
+    "NotifyOutcome",
+    "SourceDone",
+];
+
+/// A child that went through its chain (polling as often as the job needed) and succeeded.
+fn assert_backed_up(child: &Child) {
+    assert_eq!(child.ended, Ended::Succeeded, "{child:?}");
+    // The polls repeat AwaitJob, JobFinished? (and WaitForJob, CountPoll): drop the repeats.
+    let mut once: Vec<&str> = Vec::new();
+    for s in &child.entered {
+        if !once.contains(&s.as_str()) && s != "WaitForJob" && s != "CountPoll" {
+            once.push(s);
+        }
+    }
+    assert_eq!(once, CHAIN, "{child:?}");
+}
+
+/// The child of each result is its own execution, named by the result.
+fn assert_children_are_the_results(o: &Outcome) {
+    for r in &o.results {
+        let source = r["source_bucket"].as_str().unwrap();
+        assert_eq!(
+            r["child_execution_arn"].as_str(),
+            Some(o.child(source).arn.as_str()),
+            "{source}"
+        );
+        assert!(
+            o.child(source)
+                .arn
+                .contains(":execution:lakevault-backup-source:"),
+            "{}",
+            o.child(source).arn
+        );
+    }
+    let arns: std::collections::BTreeSet<&String> = o.children.values().map(|c| &c.arn).collect();
+    assert_eq!(
+        arns.len(),
+        o.children.len(),
+        "one child execution per source"
+    );
+}
+
+/// The happy path: one source, backed up in full, the parent's output its result.
+fn assert_happy(o: &Outcome, src: &str) {
+    o.succeeded();
+    assert_eq!(o.results.len(), 1);
+    assert_children_are_the_results(o);
+    let r = o.result(src);
+    assert_eq!(r["outcome"], "complete", "{r}");
+    assert_eq!(r["snapshot_bucket"], format!("{src}-31-mar-2021"));
+    assert_eq!(r["audit"]["verdict"], "complete");
+    assert_backed_up(o.child(src));
+    assert!(
+        o.entered.ends_with(&["BackupsDone".to_owned()]),
+        "{:?}",
+        o.entered
+    );
+}
+
+/// A source failing at `task` with `error` beside a good one: the good one backs up in its own
+/// child; the bad one's child fails at that Task (a redrive resumes there); the parent announces
+/// it, goes on, and fails with SourcesFailed at the end, its cause naming both outcomes.
+fn assert_one_source_failed(o: &Outcome, good: &str, bad: &str, task: &str, error: &str) {
+    let (parent_error, cause) = o.parent.clone().expect_err("the parent fails");
+    assert_eq!(parent_error, "SourcesFailed");
+    assert_eq!(o.entered.last().map(String::as_str), Some("SourcesFailed"));
+    assert_children_are_the_results(o);
+    assert_eq!(o.result(good)["outcome"], "complete");
+    assert_backed_up(o.child(good));
+    let failed = o.result(bad);
+    assert_eq!(failed["outcome"], "failed", "{failed}");
+    assert_eq!(failed["error"], error, "{failed}");
+    // The failed state, when notify could read it from the child's history.
+    if let Some(s) = failed["failed_state"].as_str() {
+        assert_eq!(s, task, "{failed}");
+    }
+    let child = o.child(bad);
+    assert_eq!(
+        child.ended,
+        Ended::Failed {
+            error: error.to_owned(),
+            state: task.to_owned(),
+            task: true,
+        },
+        "{child:?}"
+    );
+    assert_eq!(child.entered.last().map(String::as_str), Some(task));
+    // The parent announced it and went on.
+    for s in [
+        "ChildFailed?",
+        "SourceFailed",
+        "NotifySourceFailed",
+        "SourceFailedNotified",
+    ] {
+        assert!(
+            o.entered.iter().any(|e| e == s),
+            "{s} not in {:?}",
+            o.entered
+        );
+    }
+    // The cause: each source's outcome and child execution (a list for several sources).
+    let cause: Value = serde_json::from_str(&cause).unwrap_or_else(|e| panic!("{e}: {cause}"));
+    let outcomes: Vec<Value> = o.results.iter().map(|r| r["outcome"].clone()).collect();
+    assert_eq!(cause["outcomes"], Value::Array(outcomes), "{cause}");
+    let arns: Vec<Value> = o
+        .results
+        .iter()
+        .map(|r| r["child_execution_arn"].clone())
+        .collect();
+    assert_eq!(cause["child_executions"], Value::Array(arns), "{cause}");
+}
+
+/// `Transient` `times` at `task`, then success: retried in the child, nothing failed.
+fn assert_retried_then_backed_up(o: &Outcome, src: &str, task: &str, times: usize) {
+    o.succeeded();
+    assert_eq!(o.result(src)["outcome"], "complete");
+    let child = o.child(src);
+    assert_backed_up(child);
+    assert_eq!(child.retried.get(task), Some(&times), "{child:?}");
+    assert_eq!(child.retried.len(), 1, "only {task} retried: {child:?}");
+}
+
+/// An object over the copy limit: the backup is incomplete (not failed), the parent succeeds.
+fn assert_incomplete(o: &Outcome, src: &str) {
+    o.succeeded();
+    let r = o.result(src);
+    assert_eq!(r["outcome"], "incomplete", "{r}");
+    assert!(r["audit"].to_string().contains("oversize"), "{r}");
+    assert_backed_up(o.child(src));
+}
+
+/// The same input twice: two parent executions, two children, the same snapshot, job and audit.
+fn assert_same_backup(first: &Outcome, second: &Outcome, src: &str) {
+    for o in [first, second] {
+        o.succeeded();
+        assert_backed_up(o.child(src));
+    }
+    let (a, b) = (first.result(src), second.result(src));
+    assert_ne!(
+        first.child(src).arn,
+        second.child(src).arn,
+        "each parent execution has its own child"
+    );
+    assert_eq!(a["outcome"], "complete");
+    assert_eq!(a["job_id"], b["job_id"]);
+    assert_eq!(a["snapshot_bucket"], b["snapshot_bucket"]);
+    assert_eq!(a["audit"], b["audit"], "the same audit record");
+    assert_eq!(
+        a["verification"], b["verification"],
+        "the same verification"
+    );
+}
+
+// -------------------------------------------------------------------------------- the cases
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn happy_path_backs_up_and_notifies() {
     let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
     let src = w.source_with_delta_table("lake").await;
     let outcome = w.run(&w.input(&[&src]), "happy").await;
-    let r = &results(&outcome)[0];
-    assert_eq!(r["outcome"], "complete", "{r}");
+    assert_happy(&outcome, &src);
+    let r = outcome.result(&src);
     let snapshot = r["snapshot_bucket"].as_str().unwrap();
-    assert_eq!(snapshot, format!("{src}-31-mar-2021"));
     assert_eq!(
         w.keys(snapshot).await,
         w.keys(&src).await,
@@ -383,7 +719,6 @@ async fn happy_path_backs_up_and_notifies() {
             .map(String::as_str),
         Some("e2e")
     );
-    assert_eq!(r["audit"]["verdict"], "complete");
 
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 1, "{notes:?}");
@@ -418,7 +753,7 @@ async fn happy_path_backs_up_and_notifies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_corrupt_manifest_fails_only_its_source() {
+async fn a_failing_source_fails_in_its_own_child_and_the_other_completes() {
     let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
     let good = w.source("good", &[]).await;
     let bad = w.source("bad", &[]).await;
@@ -446,18 +781,10 @@ async fn one_corrupt_manifest_fails_only_its_source() {
         .unwrap();
 
     let outcome = w.run(&w.input(&[&good, &bad]), "corrupt").await;
-    let res = results(&outcome);
-    let by = |b: &str| {
-        res.iter()
-            .find(|r| r["source_bucket"] == b)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by(&good)["outcome"], "complete");
-    let failed = by(&bad);
-    assert_eq!(failed["outcome"], "failed");
-    assert_eq!(failed["failed_state"], "LocateManifest");
-    assert_eq!(failed["error"], "ManifestInvalid");
+    assert_one_source_failed(&outcome, &good, &bad, "LocateManifest", "ManifestInvalid");
+    // The local runner's child executions exist only in its event logs: notify cannot read their
+    // history, so the failed state is not named in the result, and the message says where it is.
+    assert_eq!(outcome.result(&bad)["failed_state"], Value::Null);
 
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 2, "{notes:?}");
@@ -470,6 +797,20 @@ async fn one_corrupt_manifest_fails_only_its_source() {
         "{}",
         failure.0
     );
+    let child = &outcome.child(&bad).arn;
+    assert!(
+        failure.1.contains(&format!("Execution: {child}")),
+        "{}",
+        failure.1
+    );
+    assert!(
+        failure
+            .1
+            .contains("The failed state is in the execution's history"),
+        "{}",
+        failure.1
+    );
+    assert!(failure.1.contains("redrive-execution"), "{}", failure.1);
     assert!(notes.iter().any(|n| n.2 == "complete"));
 }
 
@@ -487,13 +828,7 @@ async fn transient_failures_are_retried() {
         })
         .unwrap();
     let outcome = w.run(&w.input(&[&src]), "transient").await;
-    assert_eq!(results(&outcome)[0]["outcome"], "complete");
-    let retried = outcome
-        .events
-        .iter()
-        .filter(|e| e["type"] == "StateRetried" && e["state"]["name"] == "SubmitJob")
-        .count();
-    assert_eq!(retried, 2);
+    assert_retried_then_backed_up(&outcome, &src, "SubmitJob", 2);
     let submits = w
         .stack
         .lambda
@@ -513,12 +848,12 @@ async fn an_oversize_object_makes_the_backup_incomplete() {
         .source("big", &[("events/date=2021-03-31/huge.parquet", 10_000)])
         .await;
     let outcome = w.run(&w.input(&[&src]), "oversize").await;
-    let r = &results(&outcome)[0];
-    assert_eq!(r["outcome"], "incomplete", "{r}");
-    let audit = r["audit"].to_string();
-    assert!(audit.contains("oversize"), "{audit}");
-    let snapshot = r["snapshot_bucket"].as_str().unwrap();
-    let copied = w.keys(snapshot).await;
+    assert_incomplete(&outcome, &src);
+    let snapshot = outcome.result(&src)["snapshot_bucket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let copied = w.keys(&snapshot).await;
     assert_eq!(copied.len(), 4);
     assert!(!copied.iter().any(|k| k.ends_with("huge.parquet")));
     let notes = w.notifications().await;
@@ -536,17 +871,10 @@ async fn the_same_run_twice_makes_one_bucket_and_one_job() {
     let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
     let src = w.source("twice", &[]).await;
     let input = w.input(&[&src]);
-    let first = results(&w.run(&input, "first").await)[0].clone();
+    let first = w.run(&input, "first").await;
     let buckets_after_first = w.s3.list_buckets().send().await.unwrap().buckets().len();
-    let second = results(&w.run(&input, "second").await)[0].clone();
-    assert_eq!(first["outcome"], "complete");
-    assert_eq!(first["job_id"], second["job_id"]);
-    assert_eq!(first["snapshot_bucket"], second["snapshot_bucket"]);
-    assert_eq!(first["audit"], second["audit"], "the same audit record");
-    assert_eq!(
-        first["verification"], second["verification"],
-        "the same verification"
-    );
+    let second = w.run(&input, "second").await;
+    assert_same_backup(&first, &second, &src);
     assert_eq!(
         w.s3.list_buckets().send().await.unwrap().buckets().len(),
         buckets_after_first

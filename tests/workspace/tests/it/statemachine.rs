@@ -18,7 +18,7 @@
 //!   other source, then fails with `SourcesFailed`; the restore machine's payloads, output and
 //!   failures likewise.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::{Value, json};
