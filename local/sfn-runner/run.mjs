@@ -33,7 +33,8 @@
 // (arn:aws:states:<region>:<account>:execution:lakevault-<definition's file name>:<name>).
 //
 // Prints the execution's output JSON on stdout and exits 0; on a failed execution prints
-// {"error", "cause"} (the execution's error and cause, as Step Functions reports them) and exits 1. The event history is written to --events.
+// {"error", "cause"} (the execution's error and cause, as Step Functions reports them) and exits 1.
+// The event history is written to --events.
 
 import { readFile, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
