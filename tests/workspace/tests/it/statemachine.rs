@@ -385,7 +385,7 @@ fn main_line(machine: &Value, start: &str) -> Vec<String> {
 fn the_child_fails_at_its_task() {
     let d = source_definition();
     assert_eq!(
-        main_line(&d, &d["StartAt"].as_str().unwrap().to_owned()),
+        main_line(&d, d["StartAt"].as_str().unwrap()),
         [
             "LocateManifest",
             "RememberBackupDate",
