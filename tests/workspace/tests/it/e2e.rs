@@ -10,6 +10,11 @@
 //! hold for any interpreter that can fill one in (the Step Functions API on moto: from
 //! GetExecutionHistory). What only one interpreter can tell is checked beside, by name.
 //!
+//! Every case runs on both interpreters with the same assertions (`local_runner::*` and
+//! `step_functions_api::*`: aws-sdk-sfn on moto's executing Step Functions, children real
+//! executions started by `startExecution.sync:2`, all read from GetExecutionHistory), and
+//! `both_interpreters_agree_on_outcomes_and_states` compares them directly.
+//!
 //! Every Task input and output recorded here is validated against the committed schemas.
 
 use std::collections::BTreeMap;
@@ -18,13 +23,28 @@ use std::time::Duration;
 
 use harness::Moto;
 use lakevault_local::lambda::Fault;
+use lakevault_local::sfn_api;
 use lakevault_local::stack::{self, RunOptions, RunOutcome, Stack, StackConfig};
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "123456789012";
 const BACKUP_DATE: &str = "2021-03-31";
 
+/// Which interpreter runs the state machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interp {
+    /// aws-local-stepfunctions (local/sfn-runner/run.mjs), children run nested.
+    LocalRunner,
+    /// The Step Functions API (aws-sdk-sfn) on moto's executing backend: both machines deployed,
+    /// a named execution started, children real executions, everything read from the history.
+    Api,
+}
+
+/// moto's Wait/Retry scale for [`Interp::Api`] (the child's 60 s poll wait takes 0.6 s).
+const API_WAIT_TIME_SCALE: f64 = 0.01;
+
 struct World {
+    interp: Interp,
     moto: Moto,
     stack: Stack,
     s3: aws_sdk_s3::Client,
@@ -37,8 +57,21 @@ struct World {
 }
 
 impl World {
-    async fn new(max_copy_bytes: i64) -> World {
-        let moto = Moto::start_local_stack();
+    /// moto, the local stack (the real step binaries behind its Lambda endpoint) and what every
+    /// run needs, for a chosen interpreter. For [`Interp::Api`], moto's Lambda calls go to the
+    /// local stack on a port chosen before moto starts (moto must know it, the stack moto's).
+    async fn on(interp: Interp, max_copy_bytes: i64) -> World {
+        let (moto, port) = match interp {
+            Interp::LocalRunner => (Moto::start_local_stack(), 0),
+            Interp::Api => {
+                let port = harness::free_port();
+                let moto = Moto::start_local_stack_with_step_functions(
+                    &format!("http://127.0.0.1:{port}"),
+                    API_WAIT_TIME_SCALE,
+                );
+                (moto, port)
+            }
+        };
         let sdk = moto.sdk_config();
         let stack = stack::start(
             StackConfig {
@@ -52,7 +85,7 @@ impl World {
                 max_copy_bytes,
                 timeout: Duration::from_secs(120),
             },
-            0,
+            port,
         )
         .await
         .expect("local stack starts");
@@ -97,6 +130,7 @@ impl World {
             .await
             .unwrap();
         World {
+            interp,
             moto,
             stack,
             s3,
@@ -198,8 +232,46 @@ impl World {
         })
     }
 
-    /// Runs the parent on the local runner; what it did.
+    /// Runs the parent on this world's interpreter; what it did.
     async fn run(&self, input: &Value, name: &str) -> Outcome {
+        match self.interp {
+            Interp::LocalRunner => self.run_on_local_runner(input, name).await,
+            Interp::Api => self.run_on_api(input, name).await,
+        }
+    }
+
+    /// Through aws-sdk-sfn on moto: both machines deployed (every `statemachine/*.asl.json`),
+    /// execution `name` started and followed to its end.
+    async fn run_on_api(&self, input: &Value, name: &str) -> Outcome {
+        let sfn = aws_sdk_sfn::Client::new(&self.moto.sdk_config());
+        let root = harness::workspace_root();
+        let machines = sfn_api::deploy_dir(
+            &sfn,
+            &root.join("statemachine"),
+            ACCOUNT,
+            "us-east-1",
+            &format!("arn:aws:iam::{ACCOUNT}:role/lakevault-local"),
+        )
+        .await
+        .expect("the definitions deploy");
+        let parent = &machines[&sfn_api::state_machine_name("backup")];
+        let run = sfn_api::run_named(
+            &sfn,
+            parent,
+            name,
+            input,
+            Duration::from_millis(200),
+            Duration::from_secs(600),
+            |_| {},
+        )
+        .await
+        .expect("the execution runs");
+        check_contracts(&self.stack);
+        Outcome::from_api(&sfn, &run).await
+    }
+
+    /// Runs the parent on the local runner; what it did.
+    async fn run_on_local_runner(&self, input: &Value, name: &str) -> Outcome {
         let root = harness::workspace_root();
         let events_file = self.work.path().join(format!("{name}.events.json"));
         let outcome = stack::run_state_machine(
@@ -488,6 +560,57 @@ impl Outcome {
         }
     }
 
+    /// From the Step Functions API: the parent's description and history, and each child's.
+    async fn from_api(sfn: &aws_sdk_sfn::Client, run: &sfn_api::ApiOutcome) -> Outcome {
+        let parent = match &run.output {
+            Ok(v) => Ok(v.clone()),
+            Err(e) => Err((
+                e["error"].as_str().unwrap_or_default().to_owned(),
+                e["cause"].as_str().unwrap_or_default().to_owned(),
+            )),
+        };
+        let events = sfn_api::history(sfn, &run.arn).await.unwrap();
+        let results = events
+            .iter()
+            .filter_map(|e| e.state_exited_event_details())
+            .find(|d| d.name() == "BackUpEachSource")
+            .and_then(|d| d.output())
+            .and_then(|o| serde_json::from_str::<Value>(o).ok())
+            .and_then(|v| v["results"].as_array().cloned())
+            .unwrap_or_default();
+        let mut children = BTreeMap::new();
+        for r in &results {
+            let Some(arn) = r["child_execution_arn"].as_str() else {
+                continue;
+            };
+            let trace = &run.children[arn];
+            let ended = match &trace.failed_at {
+                None => Ended::Succeeded,
+                Some((state, error)) => Ended::Failed {
+                    error: error.clone(),
+                    state: state.clone(),
+                    task: !trace.failed_by_fail_state,
+                },
+            };
+            let child_events = sfn_api::history(sfn, arn).await.unwrap();
+            children.insert(
+                r["source_bucket"].as_str().unwrap_or_default().to_owned(),
+                Child {
+                    arn: arn.to_owned(),
+                    entered: trace.states_entered.clone(),
+                    retried: api_retries(&child_events),
+                    ended,
+                },
+            );
+        }
+        Outcome {
+            parent,
+            entered: run.trace.states_entered.clone(),
+            results,
+            children,
+        }
+    }
+
     /// The result of `source`.
     fn result(&self, source: &str) -> &Value {
         self.results
@@ -519,6 +642,30 @@ impl Outcome {
 }
 
 /// The names of the states entered, in order, from a local runner's event log.
+/// Retries per state in a Step Functions history: a `TaskFailed` followed by another
+/// `TaskScheduled` before the state is left.
+fn api_retries(events: &[aws_sdk_sfn::types::HistoryEvent]) -> BTreeMap<String, usize> {
+    use aws_sdk_sfn::types::HistoryEventType as T;
+    let mut out = BTreeMap::new();
+    let mut state = String::new();
+    let mut failed = false;
+    for e in events {
+        if let Some(d) = e.state_entered_event_details() {
+            state = d.name().to_owned();
+            failed = false;
+        }
+        match e.r#type() {
+            T::TaskFailed | T::LambdaFunctionFailed => failed = true,
+            T::TaskScheduled | T::LambdaFunctionScheduled if failed => {
+                *out.entry(state.clone()).or_insert(0) += 1;
+                failed = false;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn states_entered(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -693,9 +840,8 @@ fn assert_same_backup(first: &Outcome, second: &Outcome, src: &str) {
 
 // -------------------------------------------------------------------------------- the cases
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn happy_path_backs_up_and_notifies() {
-    let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
+async fn happy_path_backs_up_and_notifies(interp: Interp) {
+    let w = World::on(interp, local_batch::AWS_MAX_COPY_BYTES).await;
     let src = w.source_with_delta_table("lake").await;
     let outcome = w.run(&w.input(&[&src]), "happy").await;
     assert_happy(&outcome, &src);
@@ -752,9 +898,8 @@ async fn happy_path_backs_up_and_notifies() {
     assert_eq!(table["as_of_backup_date"]["version"], 8);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_source_fails_in_its_own_child_and_the_other_completes() {
-    let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
+async fn a_failing_source_fails_in_its_own_child_and_the_other_completes(interp: Interp) {
+    let w = World::on(interp, local_batch::AWS_MAX_COPY_BYTES).await;
     let good = w.source("good", &[]).await;
     let bad = w.source("bad", &[]).await;
     // Corrupt the bad source's manifest after delivery: its checksum no longer matches.
@@ -782,9 +927,13 @@ async fn a_failing_source_fails_in_its_own_child_and_the_other_completes() {
 
     let outcome = w.run(&w.input(&[&good, &bad]), "corrupt").await;
     assert_one_source_failed(&outcome, &good, &bad, "LocateManifest", "ManifestInvalid");
-    // The local runner's child executions exist only in its event logs: notify cannot read their
-    // history, so the failed state is not named in the result, and the message says where it is.
-    assert_eq!(outcome.result(&bad)["failed_state"], Value::Null);
+    match interp {
+        // The local runner's child executions exist only in its event logs: notify cannot read
+        // their history, so the failed state is not named, and the message says where it is.
+        Interp::LocalRunner => assert_eq!(outcome.result(&bad)["failed_state"], Value::Null),
+        // A real child execution: notify names its failed state from the history.
+        Interp::Api => assert_eq!(outcome.result(&bad)["failed_state"], "LocateManifest"),
+    }
 
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 2, "{notes:?}");
@@ -803,20 +952,22 @@ async fn a_failing_source_fails_in_its_own_child_and_the_other_completes() {
         "{}",
         failure.1
     );
-    assert!(
-        failure
-            .1
-            .contains("The failed state is in the execution's history"),
-        "{}",
-        failure.1
-    );
+    match interp {
+        Interp::LocalRunner => assert!(
+            failure
+                .1
+                .contains("The failed state is in the execution's history"),
+            "{}",
+            failure.1
+        ),
+        Interp::Api => assert!(failure.1.contains("LocateManifest"), "{}", failure.1),
+    }
     assert!(failure.1.contains("redrive-execution"), "{}", failure.1);
     assert!(notes.iter().any(|n| n.2 == "complete"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transient_failures_are_retried() {
-    let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
+async fn transient_failures_are_retried(interp: Interp) {
+    let w = World::on(interp, local_batch::AWS_MAX_COPY_BYTES).await;
     let src = w.source("retry", &[]).await;
     w.stack
         .lambda
@@ -840,10 +991,9 @@ async fn transient_failures_are_retried() {
     assert_eq!(w.job_count().await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oversize_object_makes_the_backup_incomplete() {
+async fn an_oversize_object_makes_the_backup_incomplete(interp: Interp) {
     // The copy limit lowered to 4 KiB stands in for AWS's 5 GiB.
-    let w = World::new(4096).await;
+    let w = World::on(interp, 4096).await;
     let src = w
         .source("big", &[("events/date=2021-03-31/huge.parquet", 10_000)])
         .await;
@@ -866,9 +1016,8 @@ async fn an_oversize_object_makes_the_backup_incomplete() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_run_twice_makes_one_bucket_and_one_job() {
-    let w = World::new(local_batch::AWS_MAX_COPY_BYTES).await;
+async fn the_same_run_twice_makes_one_bucket_and_one_job(interp: Interp) {
+    let w = World::on(interp, local_batch::AWS_MAX_COPY_BYTES).await;
     let src = w.source("twice", &[]).await;
     let input = w.input(&[&src]);
     let first = w.run(&input, "first").await;
@@ -881,3 +1030,84 @@ async fn the_same_run_twice_makes_one_bucket_and_one_job() {
     );
     assert_eq!(w.job_count().await, 1);
 }
+
+/// Each case on both interpreters, with the same assertions: `local_runner::<case>` on
+/// aws-local-stepfunctions, `step_functions_api::<case>` through aws-sdk-sfn on moto.
+macro_rules! on_both_interpreters {
+    ($($case:ident),* $(,)?) => {
+        mod local_runner {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Interp::LocalRunner).await
+                }
+            )*
+        }
+        mod step_functions_api {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Interp::Api).await
+                }
+            )*
+        }
+    };
+}
+
+/// What a run with one good and one failing source did, interpreter-independently: per source
+/// (good, bad) its outcome, its child's states entered, where the child ended; and the parent's
+/// error.
+async fn one_good_one_bad(interp: Interp) -> (Vec<(Value, Vec<String>, String)>, Option<String>) {
+    let w = World::on(interp, local_batch::AWS_MAX_COPY_BYTES).await;
+    let good = w.source("good", &[]).await;
+    // A backup date that is no date fails at LocateManifest for good (InvalidInput), at its Task.
+    let bad = w.source("bad", &[]).await;
+    let mut input = w.input(&[&good, &bad]);
+    input["sources"][1]["backup_date"] = json!("2021-13-01");
+    let outcome = w.run(&input, "agree").await;
+    let per_source = [&good, &bad]
+        .iter()
+        .map(|s| {
+            let child = outcome.child(s);
+            let ended = match &child.ended {
+                Ended::Succeeded => "succeeded".to_owned(),
+                Ended::Failed { error, state, task } => {
+                    format!("failed at {state} ({error}, task {task})")
+                }
+            };
+            (
+                outcome.result(s)["outcome"].clone(),
+                child.entered.clone(),
+                ended,
+            )
+        })
+        .collect();
+    (per_source, outcome.parent.err().map(|(e, _)| e))
+}
+
+/// The two interpreters agree on each source's outcome, the states its child entered and where
+/// it ended, and on the parent's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_interpreters_agree_on_outcomes_and_states() {
+    let local = one_good_one_bad(Interp::LocalRunner).await;
+    let api = one_good_one_bad(Interp::Api).await;
+    assert_eq!(local, api);
+    assert_eq!(local.1.as_deref(), Some("SourcesFailed"));
+    assert_eq!(local.0[0].0, "complete");
+    assert_eq!(local.0[1].0, "failed");
+    assert!(
+        local.0[1]
+            .2
+            .starts_with("failed at LocateManifest (InvalidInput, task true)"),
+        "{:?}",
+        local.0[1]
+    );
+}
+
+on_both_interpreters!(
+    happy_path_backs_up_and_notifies,
+    a_failing_source_fails_in_its_own_child_and_the_other_completes,
+    transient_failures_are_retried,
+    an_oversize_object_makes_the_backup_incomplete,
+    the_same_run_twice_makes_one_bucket_and_one_job,
+);
