@@ -30,10 +30,12 @@ pub enum Command {
     /// Restores one version of a Delta table from a snapshot into an empty place: runs the
     /// restore state machine (plan, copy with S3 Batch Operations, verify with the Delta
     /// reader, notify) and follows it. Never writes over anything.
-    #[command(after_help = "Exit status: 0 restored (or planned, or started with --no-wait); 1 the \
+    #[command(
+        after_help = "Exit status: 0 restored (or planned, or started with --no-wait); 1 the \
         restore failed or was refused (the step's errorType is printed); 2 usage (a flag or the \
         settings file); 3 Step Functions, S3 or the local stack could not be reached or refused; \
-        130 interrupted (on AWS the execution goes on). See tools/lakevault/README.md.")]
+        130 interrupted (on AWS the execution goes on). See tools/lakevault/README.md."
+    )]
     Restore(Box<RestoreArgs>),
     /// Lists the snapshot buckets these credentials can see (`<source>-<dd-mmm-yyyy>`).
     Snapshots(SnapshotsArgs),
