@@ -1111,3 +1111,33 @@ on_both_interpreters!(
     an_oversize_object_makes_the_backup_incomplete,
     the_same_run_twice_makes_one_bucket_and_one_job,
 );
+
+/// Redrive is AWS's alone: moto 5.2.5 has no RedriveExecution (nor does aws-local-stepfunctions),
+/// so no test here redrives. What makes a console redrive resume at the failed step — the child
+/// failing at its Task, not in a Fail state or a catch-all — is what the cases above check from
+/// the history. This test pins the limitation: when moto learns RedriveExecution it fails, and a
+/// real redrive test should replace it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_is_not_run_here_because_moto_has_no_redrive_execution() {
+    let w = World::on(Interp::Api, local_batch::AWS_MAX_COPY_BYTES).await;
+    let bad = w.source("bad", &[]).await;
+    let mut input = w.input(&[&bad]);
+    input["sources"][0]["backup_date"] = json!("2021-13-01");
+    let outcome = w.run(&input, "redrive").await;
+    let child = outcome.child(&bad);
+    assert!(
+        matches!(&child.ended, Ended::Failed { state, task: true, .. } if state == "LocateManifest"),
+        "{:?}",
+        child.ended
+    );
+    let sfn = aws_sdk_sfn::Client::new(&w.moto.sdk_config());
+    let redrive = sfn
+        .redrive_execution()
+        .execution_arn(&child.arn)
+        .send()
+        .await;
+    assert!(
+        redrive.is_err(),
+        "moto now redrives ({redrive:?}): test the redrive for real instead"
+    );
+}
