@@ -43,5 +43,8 @@ pub fn steps() -> Vec<StepInfo> {
         info::<notify::Notify>(),
         info::<plan_restore::PlanRestore>(),
         info::<verify_restore::VerifyRestore>(),
+        info::<plan_large_copy::PlanLargeCopy>(),
+        info::<copy_parts::CopyParts>(),
+        info::<complete_large_copy::CompleteLargeCopy>(),
     ]
 }
