@@ -173,6 +173,29 @@ impl Settings {
     }
 }
 
+/// The longest an invocation may take, budget plus the last part's operation timeout: Lambda's
+/// 900 s cap less 30 s to list, answer and spare.
+pub const MAX_INVOCATION: Duration = Duration::from_secs(870);
+
+impl Settings {
+    /// Refuses a budget that, with the operation timeout of the part still in flight when it
+    /// ends, could outlast [`MAX_INVOCATION`]: the function would be killed without an answer.
+    pub fn check_against(&self, t: &kit::clients::Timeouts) -> Result<(), SettingError> {
+        if self.budget + t.operation > MAX_INVOCATION {
+            return Err(SettingError {
+                variable: BUDGET_ENV,
+                value: format!(
+                    "{} (with LAKEVAULT_OPERATION_TIMEOUT_SECONDS={})",
+                    self.budget.as_secs_f64(),
+                    t.operation.as_secs_f64()
+                ),
+                expected: "a budget that, with the operation timeout, stays within 870 seconds",
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The step: an S3 client and its settings, built once.
 #[derive(Debug, Clone)]
 pub struct CopyParts {
@@ -181,9 +204,11 @@ pub struct CopyParts {
 }
 
 impl CopyParts {
-    /// From the environment (region, endpoints, kit's timeouts, the two settings).
+    /// From the environment (region, endpoints, kit's timeouts, the two settings). The budget
+    /// and the operation timeout together must end an invocation inside Lambda's 900 s.
     pub async fn from_env() -> Result<Self, StartError> {
         let settings = Settings::from_env()?;
+        settings.check_against(&kit::clients::Timeouts::from_env()?)?;
         let conf = kit::clients::load_sdk_config().await?;
         Ok(Self::new(kit::clients::s3(&conf), settings))
     }
@@ -497,5 +522,14 @@ mod tests {
         assert!(Settings::from_lookup(|v| (v == BUDGET_ENV).then(|| "901".into())).is_err());
         let s = Settings::from_lookup(|v| (v == BUDGET_ENV).then(|| "0".into())).unwrap();
         assert_eq!(s.budget, Duration::ZERO);
+        let t = kit::clients::Timeouts::default();
+        assert!(Settings::default().check_against(&t).is_ok());
+        let long = kit::clients::Timeouts {
+            operation: Duration::from_secs(300),
+            ..t
+        };
+        assert!(Settings::default().check_against(&long).is_err());
+        let s = Settings::from_lookup(|v| (v == BUDGET_ENV).then(|| "540".into())).unwrap();
+        assert!(s.check_against(&long).is_ok());
     }
 }
