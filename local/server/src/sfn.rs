@@ -6,34 +6,40 @@ use std::time::{Duration, Instant};
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::Value;
 
-/// `${SubmitJobFunctionArn}` → `arn:aws:lambda:<region>:<account>:function:submit-job`, for every
-/// placeholder of the definition (the deploy-time `DefinitionSubstitutions` do the same in AWS).
+/// Every placeholder of a definition, as the deploy-time `DefinitionSubstitutions` fill them in
+/// AWS: `${SubmitJobFunctionArn}` → `arn:aws:lambda:<region>:<account>:function:submit-job`, and
+/// `${BackupSourceStateMachineArn}` →
+/// `arn:aws:states:<region>:<account>:stateMachine:lakevault-backup-source`. Anything else is
+/// left as it is.
 pub fn fill_placeholders(definition: &str, account: &str, region: &str) -> String {
     let mut out = String::with_capacity(definition.len());
     let mut rest = definition;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) if after[..end].ends_with("FunctionArn") => {
-                let camel = &after[..end - "FunctionArn".len()];
-                let mut name = String::new();
-                for (i, c) in camel.chars().enumerate() {
-                    if c.is_ascii_uppercase() {
-                        if i > 0 {
-                            name.push('-');
-                        }
-                        name.push(c.to_ascii_lowercase());
-                    } else {
-                        name.push(c);
-                    }
-                }
-                out.push_str(&format!(
-                    "arn:aws:lambda:{region}:{account}:function:{name}"
-                ));
+        let name = after.find('}').map(|end| (end, &after[..end]));
+        let filled = name.and_then(|(end, name)| {
+            if let Some(step) = name.strip_suffix("FunctionArn") {
+                Some((
+                    end,
+                    format!("arn:aws:lambda:{region}:{account}:function:{}", kebab(step)),
+                ))
+            } else {
+                name.strip_suffix("StateMachineArn").map(|machine| {
+                    let machine = crate::sfn_api::state_machine_name(&kebab(machine));
+                    (
+                        end,
+                        crate::sfn_api::state_machine_arn(region, account, &machine),
+                    )
+                })
+            }
+        });
+        match filled {
+            Some((end, arn)) => {
+                out.push_str(&arn);
                 rest = &after[end + 1..];
             }
-            _ => {
+            None => {
                 out.push_str("${");
                 rest = after;
             }
@@ -41,6 +47,22 @@ pub fn fill_placeholders(definition: &str, account: &str, region: &str) -> Strin
     }
     out.push_str(rest);
     out
+}
+
+/// `PascalCase` → `kebab-case` (`SubmitJob` → `submit-job`).
+pub fn kebab(camel: &str) -> String {
+    let mut name = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                name.push('-');
+            }
+            name.push(c.to_ascii_lowercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
 }
 
 /// Why a run on Step Functions did not produce an output.

@@ -24,50 +24,9 @@ pub fn state_machine_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:states:{region}:{account}:stateMachine:{name}")
 }
 
-/// `PascalCase` → `kebab-case`.
-fn kebab(camel: &str) -> String {
-    let mut name = String::new();
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                name.push('-');
-            }
-            name.push(c.to_ascii_lowercase());
-        } else {
-            name.push(c);
-        }
-    }
-    name
-}
-
-/// Every placeholder of a definition: `${<Step>FunctionArn}` → the local function ARN, and
-/// `${<Name>StateMachineArn}` → `arn:aws:states:…:stateMachine:lakevault-<name>` (what
-/// `DefinitionSubstitutions` do at deploy time in AWS).
+/// Every placeholder of a definition filled (see [`crate::sfn::fill_placeholders`]).
 pub fn fill_all(definition: &str, account: &str, region: &str) -> String {
-    let functions = crate::sfn::fill_placeholders(definition, account, region);
-    let mut out = String::with_capacity(functions.len());
-    let mut rest = functions.as_str();
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) if after[..end].ends_with("StateMachineArn") => {
-                let camel = &after[..end - "StateMachineArn".len()];
-                out.push_str(&state_machine_arn(
-                    region,
-                    account,
-                    &state_machine_name(&kebab(camel)),
-                ));
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push_str("${");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    crate::sfn::fill_placeholders(definition, account, region)
 }
 
 /// Deploys every `*.asl.json` of `dir` as `lakevault-<stem>` (created, or updated when it
