@@ -195,6 +195,26 @@ pub fn unique_bucket(prefix: &str) -> String {
     format!("{p}-{}-{n}", std::process::id())
 }
 
+/// Every file under `dir`, by its path relative to it (`/`-separated), sorted: a fixture table's
+/// objects as they are uploaded.
+pub fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for e in entries {
+            let p = e.expect("a directory entry").path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(base) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
 /// The names of the buckets `s3`'s account owns.
 pub async fn bucket_names(s3: &aws_sdk_s3::Client) -> Vec<String> {
     s3.list_buckets()

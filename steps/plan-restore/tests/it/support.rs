@@ -1,9 +1,8 @@
 //! A snapshot of the demo table on a moto of its own, and the event that plans its restore.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use aws_sdk_s3::primitives::ByteStream;
 use harness::Moto;
 use kit::Step;
 use plan_restore::{Output, PlanRestore, PlanRestoreError};
@@ -18,37 +17,10 @@ pub(crate) fn events() -> PathBuf {
     harness::workspace_root().join("local/fixtures/delta-table/events")
 }
 
-/// Every file under `dir`, relative, `/`-separated, sorted.
-pub(crate) fn files_of(dir: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                out.push(
-                    p.strip_prefix(base)
-                        .unwrap()
-                        .to_string_lossy()
-                        .replace('\\', "/"),
-                );
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
+pub(crate) use harness::files_under as files_of;
 
 pub(crate) async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
+    harness::put_object(s3, bucket, key, body).await;
 }
 
 pub(crate) async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
@@ -62,16 +34,7 @@ pub(crate) async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<Stri
     out
 }
 
-pub(crate) async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let o = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    o.body.collect().await.unwrap().to_vec()
-}
+pub(crate) use harness::get_object as get;
 
 /// moto with the snapshot (the demo table at `events/`, minus `skip`), an empty target and the
 /// report bucket.

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_s3::primitives::ByteStream;
 use harness::Moto;
 use kit::Step;
 use plan_restore::{PlanRecord, PlanRestore};
@@ -17,30 +16,8 @@ fn events() -> PathBuf {
     harness::workspace_root().join("local/fixtures/delta-table/events")
 }
 
-fn files_of(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files_of(&p, base, out);
-        } else {
-            out.push(
-                p.strip_prefix(base)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/"),
-            );
-        }
-    }
-}
-
 async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
+    harness::put_object(s3, bucket, key, body).await;
 }
 
 /// moto with the snapshot, a plan of version 8 into `TARGET/events/`, and the plan's objects
@@ -59,9 +36,7 @@ impl Restored {
         for b in [SNAPSHOT, TARGET, REPORTS] {
             s3.create_bucket().bucket(b).send().await.unwrap();
         }
-        let mut rels = Vec::new();
-        files_of(&events(), &events(), &mut rels);
-        for rel in &rels {
+        for rel in &harness::files_under(&events()) {
             put(
                 &s3,
                 SNAPSHOT,
