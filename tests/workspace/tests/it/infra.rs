@@ -156,6 +156,14 @@ const RESTORE_FUNCTIONS: [&str; 5] = [
 /// The restore steps (sized as verify-snapshot is: they replay a table's log).
 const RESTORE_STEPS: [&str; 2] = ["plan-restore", "verify-restore"];
 
+/// The large-copy functions (objects over 5 GiB, copied in parts), by resource id: deployed, not
+/// yet invoked by any state machine (backup-source.asl.json will, issue 16).
+const LARGE_COPY_FUNCTIONS: [&str; 3] = [
+    "PlanLargeCopyFunction",
+    "CopyPartsFunction",
+    "CompleteLargeCopyFunction",
+];
+
 /// The step each Lambda function of the template runs (`<stack>-<step>`), by resource id.
 fn template_functions(tpl: &Value) -> BTreeMap<String, String> {
     tpl["Resources"]
@@ -416,8 +424,8 @@ fn every_step_package_is_a_function() {
     );
     assert_eq!(
         deployed.len(),
-        9,
-        "the seven backup steps and the two restore steps: {deployed:?}"
+        12,
+        "the seven backup steps, the two restore steps and the three large-copy steps: {deployed:?}"
     );
 
     // The template side, for every function.
@@ -456,6 +464,38 @@ fn every_step_package_is_a_function() {
         assert_eq!(f["MemorySize"], 2048, "{step}");
         assert_eq!(f["Timeout"], 890, "{step}");
     }
+    // The large-copy steps: copy-parts runs to Lambda's limit (its budget, then the parts in
+    // flight), complete-large-copy waits for S3 to assemble thousands of parts, plan-large-copy
+    // makes a few requests.
+    for (id, memory, timeout) in [
+        ("PlanLargeCopyFunction", 256, 120),
+        ("CopyPartsFunction", 1024, 900),
+        ("CompleteLargeCopyFunction", 256, 900),
+    ] {
+        let f = &tpl["Resources"][id]["Properties"];
+        assert_eq!(f["MemorySize"], memory, "{id}");
+        assert_eq!(f["Timeout"], timeout, "{id}");
+    }
+    // copy-parts' budget plus its operation timeout stays within what the step accepts (870 s)
+    // and within the function's timeout; complete-large-copy's operation outlasts a slow
+    // CompleteMultipartUpload.
+    let env = |id: &str, var: &str| -> u64 {
+        tpl["Resources"][id]["Properties"]["Environment"]["Variables"][var]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{id} sets {var}"))
+    };
+    let budget = env("CopyPartsFunction", "LAKEVAULT_COPY_BUDGET_SECONDS");
+    let operation = env("CopyPartsFunction", "LAKEVAULT_OPERATION_TIMEOUT_SECONDS");
+    assert!(budget + operation <= 870, "{budget} + {operation}");
+    assert!(env("CopyPartsFunction", "LAKEVAULT_ATTEMPT_TIMEOUT_SECONDS") <= operation);
+    assert_eq!(
+        env(
+            "CompleteLargeCopyFunction",
+            "LAKEVAULT_OPERATION_TIMEOUT_SECONDS"
+        ),
+        300
+    );
 
     // The package side, for every step package.
     for step in &steps {
@@ -594,13 +634,23 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
         invoked("BackupStateMachine"),
         BTreeSet::from(["NotifyFunction".to_owned()])
     );
-    // Every function is invoked by some machine: the backup steps and the restore steps.
+    // Every function is invoked by some machine: the backup steps and the restore steps; the
+    // large-copy steps are not wired yet (backup-source.asl.json will invoke them, issue 16).
     let all: BTreeSet<String> = template_functions(&tpl).into_keys().collect();
     let used: BTreeSet<String> = ["BackupSourceStateMachine", "RestoreStateMachine"]
         .iter()
         .flat_map(|m| invoked(m))
         .collect();
-    assert_eq!(all, used, "every function is a machine's step");
+    let large: BTreeSet<String> = LARGE_COPY_FUNCTIONS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect();
+    assert!(used.is_disjoint(&large), "wired already: {used:?}");
+    assert_eq!(
+        all,
+        used.union(&large).cloned().collect(),
+        "every function is a machine's step, or a large-copy step"
+    );
 }
 
 /// `arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:<child>:*`, as the
@@ -1994,4 +2044,265 @@ fn restore_settings_output_is_what_the_restore_definition_reads() {
         .filter(|k| !sent.contains(*k) && !defaulted.contains(*k))
         .collect();
     assert!(missing.is_empty(), "RestoreSettings leaves out {missing:?}");
+}
+
+// --------------------------------------------------------------------------- large-copy side
+
+/// The source objects of `restore_params()`, as the batch role's read renders them.
+const SOURCE_OBJECTS: [&str; 2] = ["arn:aws:s3:::lake-prod/*", "arn:aws:s3:::lake-raw/*"];
+/// `SnapshotKmsKeyArn` and `SourceKmsKeyArns` of `restore_params()`.
+const SNAPSHOT_KEY: &str =
+    "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const SOURCE_KEY: &str =
+    "arn:aws:kms:eu-west-1:111111111111:key/aaaaaaaa-12ab-34cd-56ef-1234567890ab";
+
+/// The roles of the large-copy steps, by resource id.
+const LARGE_COPY_ROLES: [&str; 3] = [
+    "PlanLargeCopyRole",
+    "CopyPartsRole",
+    "CompleteLargeCopyRole",
+];
+
+/// Whether `resource` covers the snapshot objects (their pattern, or any wildcard over S3).
+fn covers_snapshot_objects(resource: &str) -> bool {
+    resource == SNAPSHOT_OBJECTS || resource == "*" || resource.starts_with("arn:aws:s3:::*")
+}
+
+/// Whether `action` allows writing an object or ending an upload: s3:PutObject authorises
+/// PutObject, CopyObject, CreateMultipartUpload, UploadPart(Copy) and CompleteMultipartUpload.
+fn multipart_write(action: &str) -> bool {
+    ["s3:PutObject", "s3:AbortMultipartUpload"].contains(&action)
+        || action == "*"
+        || (action.starts_with("s3:") && action.contains('*'))
+}
+
+/// Every (action, resource) a role's statements allow, rendered for `params`, its own logs
+/// statement checked and left out.
+fn grants(tpl: &Value, params: &[(&str, &str)], role: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for s in without_logs(role, role_statements(tpl, params, role)) {
+        assert_eq!(s["Effect"], "Allow", "{role}: {s}");
+        assert!(s["Condition"].is_null(), "{role}: {s}");
+        for action in list(&s["Action"]) {
+            for resource in list(&s["Resource"]) {
+                out.insert((action.clone(), resource));
+            }
+        }
+    }
+    out
+}
+
+fn pairs(actions: &[&str], resources: &[&str]) -> BTreeSet<(String, String)> {
+    actions
+        .iter()
+        .flat_map(|a| resources.iter().map(|r| ((*a).to_owned(), (*r).to_owned())))
+        .collect()
+}
+
+#[test]
+fn only_the_copy_roles_write_snapshot_objects() {
+    // Besides the Batch Operations role (it writes the copies), only the three large-copy roles
+    // may write a snapshot object (s3:PutObject) or abort an upload there; no role may with a
+    // wildcard. Only plan-large-copy and complete-large-copy list uploads.
+    let tpl = backup_template();
+    let params = restore_params();
+    let mut writers = BTreeMap::new();
+    let mut listers = BTreeSet::new();
+    for (id, r) in tpl["Resources"].as_object().unwrap() {
+        if r["Type"] != "AWS::IAM::Role" {
+            continue;
+        }
+        for s in role_statements(&tpl, &params, id) {
+            let resources = list(&s["Resource"]);
+            for action in list(&s["Action"]) {
+                if action == "s3:ListBucketMultipartUploads" {
+                    assert_eq!(resources, [SNAPSHOT_BUCKETS], "{id}");
+                    listers.insert(id.clone());
+                }
+                if !multipart_write(&action) {
+                    continue;
+                }
+                for resource in resources.iter().filter(|r| covers_snapshot_objects(r)) {
+                    assert_eq!(resource, SNAPSHOT_OBJECTS, "{id} {action}: no wildcard");
+                    assert!(!action.contains('*'), "{id}: {action}");
+                    writers
+                        .entry(id.clone())
+                        .or_insert_with(BTreeSet::new)
+                        .insert(action.clone());
+                }
+            }
+        }
+    }
+    let put = || BTreeSet::from(["s3:PutObject".to_owned()]);
+    let put_abort = || {
+        BTreeSet::from([
+            "s3:AbortMultipartUpload".to_owned(),
+            "s3:PutObject".to_owned(),
+        ])
+    };
+    assert_eq!(
+        writers,
+        BTreeMap::from([
+            ("BatchOperationsRole".to_owned(), put()),
+            ("CompleteLargeCopyRole".to_owned(), put_abort()),
+            ("CopyPartsRole".to_owned(), put()),
+            ("PlanLargeCopyRole".to_owned(), put_abort()),
+        ]),
+        "who may write snapshot objects or abort uploads there"
+    );
+    assert_eq!(
+        listers,
+        BTreeSet::from([
+            "CompleteLargeCopyRole".to_owned(),
+            "PlanLargeCopyRole".to_owned()
+        ])
+    );
+    // The large-copy functions have their own roles, which nothing else uses or passes.
+    for role in LARGE_COPY_ROLES {
+        let users: Vec<&String> = tpl["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r["Properties"].to_string().contains(&format!("\"{role}\"")))
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(users.len(), 1, "{role} is used by {users:?}");
+    }
+}
+
+#[test]
+fn each_large_copy_role_grants_exactly_what_its_step_calls() {
+    let tpl = backup_template();
+    let params = restore_params();
+    let snapshot_objects = [SNAPSHOT_OBJECTS];
+    let snapshot_buckets = [SNAPSHOT_BUCKETS];
+    let multipart_kms = pairs(&["kms:Decrypt", "kms:GenerateDataKey"], &[SNAPSHOT_KEY]);
+
+    // plan-large-copy: HeadObject and GetObjectTagging of the source (a version too);
+    // ListMultipartUploads, HeadObject of the copy, ListParts, CreateMultipartUpload (with tags
+    // and an Object Lock retention, no legal hold) and AbortMultipartUpload on the snapshot.
+    let mut plan = pairs(
+        &[
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:GetObjectVersion",
+            "s3:GetObjectVersionTagging",
+        ],
+        &SOURCE_OBJECTS,
+    );
+    plan.extend(pairs(
+        &["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        &snapshot_buckets,
+    ));
+    plan.extend(pairs(
+        &[
+            "s3:GetObject",
+            "s3:ListMultipartUploadParts",
+            "s3:PutObject",
+            "s3:PutObjectRetention",
+            "s3:PutObjectTagging",
+            "s3:AbortMultipartUpload",
+        ],
+        &snapshot_objects,
+    ));
+    plan.extend(multipart_kms.clone());
+    assert_eq!(
+        grants(&tpl, &params, "PlanLargeCopyRole"),
+        plan,
+        "plan-large-copy"
+    );
+
+    // copy-parts: HeadObject of the source and UploadPartCopy from it; ListParts and
+    // UploadPartCopy on the snapshot. IAM authorises CompleteMultipartUpload with s3:PutObject
+    // as it does UploadPartCopy, so what keeps copy-parts from ending a copy is what it lacks:
+    // no abort, no listing of uploads, no reading of copies, no tagging, no retention.
+    let mut copy = pairs(&["s3:GetObject", "s3:GetObjectVersion"], &SOURCE_OBJECTS);
+    copy.extend(pairs(
+        &["s3:ListMultipartUploadParts", "s3:PutObject"],
+        &snapshot_objects,
+    ));
+    copy.extend(pairs(&["kms:Decrypt"], &[SOURCE_KEY]));
+    copy.extend(multipart_kms.clone());
+    let copy_parts = grants(&tpl, &params, "CopyPartsRole");
+    assert_eq!(copy_parts, copy, "copy-parts");
+    for (action, _) in &copy_parts {
+        assert!(
+            ![
+                "s3:AbortMultipartUpload",
+                "s3:ListBucketMultipartUploads",
+                "s3:PutObjectRetention",
+                "s3:PutObjectLegalHold",
+                "s3:PutObjectTagging",
+            ]
+            .contains(&action.as_str()),
+            "copy-parts may {action}"
+        );
+    }
+
+    // complete-large-copy: nothing of the source; ListParts, CompleteMultipartUpload, HeadObject
+    // of the new version, and the abort (ListMultipartUploads when the plan never answered).
+    let mut complete = pairs(
+        &["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        &snapshot_buckets,
+    );
+    complete.extend(pairs(
+        &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListMultipartUploadParts",
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+        ],
+        &snapshot_objects,
+    ));
+    complete.extend(multipart_kms);
+    assert_eq!(
+        grants(&tpl, &params, "CompleteLargeCopyRole"),
+        complete,
+        "complete-large-copy"
+    );
+
+    // The source read is the batch role's (same Resource construct, a subset of its actions).
+    let batch_read = role_statements(&tpl, &params, "BatchOperationsRole")
+        .into_iter()
+        .find(|s| s["Sid"] == "ReadSourceObjects")
+        .unwrap();
+    for role in ["PlanLargeCopyRole", "CopyPartsRole"] {
+        let read = role_statements(&tpl, &params, role)
+            .into_iter()
+            .find(|s| s["Sid"] == "ReadSourceObjects")
+            .unwrap_or_else(|| panic!("{role} reads the sources"));
+        assert_eq!(read["Resource"], batch_read["Resource"], "{role}");
+        let batch_actions = list(&batch_read["Action"]);
+        for action in list(&read["Action"]) {
+            assert!(batch_actions.contains(&action), "{role}: {action}");
+        }
+        assert_eq!(
+            tpl["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Sid"] == "ReadSourceObjects")
+                .map(|s| &s["Resource"]),
+            Some(
+                &tpl["Resources"]["BatchOperationsRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+                    ["Statement"][0]["Resource"]
+            ),
+            "{role}: the batch role's Join/Split of SourceBuckets"
+        );
+    }
+
+    // Without KMS keys: no KMS grant at all.
+    let mut plain = REQUIRED.to_vec();
+    plain.extend([
+        ("SourceBuckets", "lake-prod,lake-raw"),
+        ("BreakGlassRoleArns", "arn:aws:iam::222222222222:role/bg"),
+    ]);
+    for role in LARGE_COPY_ROLES {
+        let g = grants(&tpl, &plain, role);
+        assert!(
+            g.iter().all(|(a, _)| !a.starts_with("kms:")),
+            "{role}: {g:?}"
+        );
+    }
 }
