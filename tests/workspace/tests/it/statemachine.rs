@@ -132,6 +132,11 @@ fn state(machine: &Value, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no state {name}"))
 }
 
+/// Steps built and tested but not yet invoked by any state machine: the multipart copy of
+/// objects over 5 GiB (issue 16), whose Map in backup-source.asl.json is still to come. Said here
+/// by name so that nothing is skipped silently; the test fails once they are wired.
+const NOT_YET_WIRED: &[&str] = &["plan-large-copy", "copy-parts", "complete-large-copy"];
+
 #[test]
 fn asl_validator_accepts_the_definitions() {
     let root = harness::workspace_root();
@@ -241,6 +246,14 @@ fn every_error_a_step_emits_is_routed_by_name() {
         }
     }
     for step in workspace_tests::steps() {
+        if NOT_YET_WIRED.contains(&step.name) {
+            assert!(
+                !invoked.contains(step.name),
+                "{} is wired now: take it out of NOT_YET_WIRED",
+                step.name
+            );
+            continue;
+        }
         assert!(
             invoked.contains(step.name),
             "{} is never invoked by a state machine",
