@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod body;
+pub mod catalog;
 pub mod clients;
 pub mod date;
 pub mod entry;
