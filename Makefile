@@ -32,8 +32,9 @@ test: venv node infra-venv
 
 ## make demo: back up a real Delta table end to end on this machine (moto + the local stack).
 ## make demo SFN=api: the same through the Step Functions API (aws-sdk-sfn) on moto's interpreter.
+## make demo LARGE=1: also an object over the (lowered) Batch Operations copy limit, copied in parts.
 demo: venv node build
-	target/debug/lakevault-local demo $(if $(SFN),--sfn $(SFN))
+	target/debug/lakevault-local demo $(if $(SFN),--sfn $(SFN)) $(if $(LARGE),--large-objects)
 
 ## make restore-demo: the restore drill on this machine: back up the demo table, delete the source
 ## table, restore two of its versions with `lakevault restore --local` and read them back with the
@@ -46,7 +47,8 @@ restore-demo: venv node build
 
 ## make bench: the audit-report benchmark: the Rust core beside Python csv and DuckDB on the same
 ## files (1M and 10M rows), ratios first (steps/audit-report/README.md, "Performance"); then
-## verify-snapshot's (steps/verify-snapshot/README.md, "Performance").
+## verify-snapshot's (steps/verify-snapshot/README.md, "Performance"); copy-parts' request issue rate
+## (steps/copy-parts/README.md, "Performance").
 ## LAKEVAULT_BENCH_ROWS=100000 LAKEVAULT_BENCH_ROUNDS=1 make bench: a quick check.
 BENCH_VENV := .venv-bench
 BENCH_REQ := steps/audit-report/bench
@@ -54,6 +56,7 @@ BENCH_REQ := steps/audit-report/bench
 bench: bench-venv venv
 	LAKEVAULT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" $(CARGO) bench --locked -p audit-report
 	$(CARGO) bench --locked -p verify-snapshot
+	$(CARGO) bench --locked -p copy-parts
 
 ## make bench-verify: only verify-snapshot's benchmark (steps/verify-snapshot/README.md, "Performance"):
 ## one version of 1M files from a local checkpoint, and the S3 path's requests for 10,000 files on moto.

@@ -73,6 +73,10 @@ pub struct DemoArgs {
     /// Functions API on moto's executing backend, driven with aws-sdk-sfn).
     #[arg(long, value_enum, default_value_t = demo::Interpreter::Local)]
     pub sfn: demo::Interpreter,
+    /// Also copy an object over the Batch Operations copy limit (lowered to 8 MiB, with 5 MiB
+    /// parts): the large-copy Map of the backup machine, in parts.
+    #[arg(long)]
+    pub large_objects: bool,
 }
 
 /// `up`'s flags.
@@ -238,6 +242,7 @@ fn demo_options(a: DemoArgs) -> Result<demo::DemoOptions, CliError> {
             .unwrap_or_else(|| moto_launcher::MotoCommand::venv_python(&root)),
         root,
         bin_dir: a.bin_dir.unwrap_or_else(own_dir),
+        large_objects: a.large_objects,
     })
 }
 

@@ -24,7 +24,21 @@ pub struct DemoOptions {
     pub python: PathBuf,
     /// Where the step binaries are.
     pub bin_dir: PathBuf,
+    /// Also show the copy of objects over the Batch Operations limit: the limit lowered to
+    /// [`DEMO_COPY_LIMIT`], and the source given one object above it ([`LARGE_OBJECT_KEY`]).
+    pub large_objects: bool,
 }
+
+/// The Batch Operations copy limit with `--large-objects` (AWS's is 5 GiB): an object above it is
+/// copied by the large-copy Map, in parts of [`DEMO_PART_BYTES`].
+pub const DEMO_COPY_LIMIT: i64 = 8 << 20;
+/// The large copy's part size with `--large-objects`: moto's part minimum (5 MiB).
+pub const DEMO_PART_BYTES: u64 = 5 << 20;
+/// The object over [`DEMO_COPY_LIMIT`] that `--large-objects` adds to the source (beside the
+/// table: the Delta table's own files are small).
+pub const LARGE_OBJECT_KEY: &str = "exports/events-2021-03-31.parquet";
+/// Its size: 4 parts of 5 MiB, the last one shorter.
+pub const LARGE_OBJECT_BYTES: usize = 18 << 20;
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -168,13 +182,24 @@ impl DemoWorld {
 
         let mut step_env = moto.env();
         step_env.push(("RUST_LOG".into(), step_log.into()));
+        let max_copy_bytes = if opts.large_objects {
+            // Parts of 5 MiB, which moto accepts, so an object of tens of MiB takes the real
+            // multipart path.
+            step_env.push((
+                "LAKEVAULT_MIN_PART_BYTES".into(),
+                DEMO_PART_BYTES.to_string(),
+            ));
+            DEMO_COPY_LIMIT
+        } else {
+            local_batch::AWS_MAX_COPY_BYTES
+        };
         let sdk = moto.sdk_config();
         let stack = stack::start(
             StackConfig {
                 sdk: sdk.clone(),
                 bin_dir: opts.bin_dir.clone(),
                 step_env,
-                max_copy_bytes: local_batch::AWS_MAX_COPY_BYTES,
+                max_copy_bytes,
                 timeout: Duration::from_secs(300),
             },
             port,
@@ -273,7 +298,29 @@ impl DemoWorld {
             .await
             .map_err(aws("CreateBucket"))?;
         let fixture = self.opts.root.join("local/fixtures/delta-table");
-        let n = drill::upload_dir(&self.s3, &fixture, bucket, skip).await?;
+        let mut n = drill::upload_dir(&self.s3, &fixture, bucket, skip).await?;
+        if self.opts.large_objects {
+            // Deterministic bytes that do not compress to nothing: a digest chain would be
+            // overkill, the position is enough for a byte-for-byte comparison.
+            let body: Vec<u8> = (0..LARGE_OBJECT_BYTES)
+                .map(|i| (i % 251) as u8 ^ (i >> 16) as u8)
+                .collect();
+            self.s3
+                .put_object()
+                .bucket(bucket)
+                .key(LARGE_OBJECT_KEY)
+                .content_type("application/vnd.apache.parquet")
+                .body(body.into())
+                .send()
+                .await
+                .map_err(aws("PutObject"))?;
+            n += 1;
+            self.say(format!(
+                "s3://{bucket}/{LARGE_OBJECT_KEY}: {} MiB, over the lowered copy limit of {} MiB (AWS's: 5 GiB)",
+                LARGE_OBJECT_BYTES >> 20,
+                DEMO_COPY_LIMIT >> 20
+            ));
+        }
         let at = time::macros::datetime!(2021-04-02 01:00 UTC);
         let delivery =
             local_inventory::Delivery::new(bucket, INVENTORY_BUCKET, "inventory", "daily", at);
@@ -466,6 +513,19 @@ impl DemoWorld {
                         "audit record   s3://{}/{}",
                         rec.get("bucket").and_then(Value::as_str).unwrap_or(""),
                         rec.get("key").and_then(Value::as_str).unwrap_or("")
+                    );
+                }
+                let large = &a["large_copies"];
+                if large.is_object() {
+                    println!(
+                        "large copies   {} copied in parts, {} not copied{}",
+                        large["copied"],
+                        large["failed"],
+                        if large["truncated"] == true {
+                            ", more not listed"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 let v = &r["verification"];

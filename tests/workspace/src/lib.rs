@@ -39,12 +39,13 @@ pub fn steps() -> Vec<StepInfo> {
         info::<submit_job::SubmitJob>(),
         info::<await_job::AwaitJob>(),
         info::<audit_report::AuditReport>(),
+        info::<list_large_copies::ListLargeCopies>(),
+        info::<plan_large_copy::PlanLargeCopy>(),
+        info::<copy_parts::CopyParts>(),
+        info::<complete_large_copy::CompleteLargeCopy>(),
         info::<verify_snapshot::VerifySnapshot>(),
         info::<notify::Notify>(),
         info::<plan_restore::PlanRestore>(),
         info::<verify_restore::VerifyRestore>(),
-        info::<plan_large_copy::PlanLargeCopy>(),
-        info::<copy_parts::CopyParts>(),
-        info::<complete_large_copy::CompleteLargeCopy>(),
     ]
 }
