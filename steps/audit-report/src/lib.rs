@@ -3,7 +3,8 @@
 pub mod core;
 pub mod rowcap;
 
-use std::io::{BufWriter, Write};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 
 use aws_sdk_s3::primitives::ByteStream;
 use kit::{AccessDenied, AwsFailure, Day, InvalidInput, ServiceFailure, Step, Transient, validate};
@@ -15,8 +16,9 @@ pub use crate::core::{ReportProblem, Tally};
 // The record's types are the contract with the steps that read it; re-exported so the audit's
 // users keep one import.
 pub use kit::record::{
-    AuditRecord, ClassSummary, CrossCheck, FailureClass, Failures, ObjectRef, OversizeManifest,
-    ReportSummary, TaskCounts, Verdict,
+    AuditRecord, ClassSummary, CopyChecksumCheck, CrossCheck, FailureClass, Failures, LargeCopies,
+    LargeCopyEntry, LargeCopyOutcome, ObjectRef, OversizeManifest, ReportSummary, TaskCounts,
+    Verdict,
 };
 
 /// Findings kept in the record (each shortened), so the output stays small.
@@ -28,6 +30,11 @@ pub const OVERSIZE_NAME: &str = "lakevault-oversize.csv";
 /// A report manifest lists one entry per result file (a few per thousand tasks files): 16 MiB is
 /// far beyond any real one, and keeps a corrupt or hostile object from filling the memory.
 pub const MAX_REPORT_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+/// Large copies listed one by one in the record; the rest are counted, so the record stays small
+/// however many oversize objects there were.
+pub const LARGE_COPY_ENTRIES: usize = 100;
+/// Longest key or error text kept in a large copy's entry, in characters.
+const ENTRY_TEXT_LIMIT: usize = 512;
 
 /// Where the job wrote its completion report.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -80,6 +87,65 @@ pub struct AuditInput {
     /// await-job's output for the job, to cross-check totals against (recommended).
     #[serde(default)]
     pub job: Option<JobSummary>,
+    /// The oversize objects' large copies, collected by the state machine's Map: given only to
+    /// the second audit of the same report, so that the record and the verdict account for them.
+    #[serde(default)]
+    pub large_copies: Option<LargeCopiesInput>,
+}
+
+/// What the state machine's Map over the oversize list collected.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct LargeCopiesInput {
+    /// One item per oversize object handed to the Map: complete-large-copy's output, or the
+    /// failure the state machine records after aborting the upload.
+    pub results: Vec<LargeCopyResult>,
+    /// True when the oversize list held more objects than the Map was given.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Oversize objects not given to the Map.
+    #[serde(default)]
+    pub not_listed: u64,
+}
+
+/// One large copy's result (other fields are ignored).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct LargeCopyResult {
+    /// `copied` (complete-large-copy's output) or `failed` (the state machine's failure path).
+    pub outcome: LargeCopyOutcome,
+    /// The source bucket; must be the audited one.
+    pub source_bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The snapshot bucket; must be the audited one.
+    pub snapshot_bucket: String,
+    /// The source version copied.
+    #[serde(default)]
+    pub version_id: Option<String>,
+    /// Bytes copied (required when `copied`).
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Parts the copy was assembled from.
+    #[serde(default)]
+    pub parts: Option<u64>,
+    /// The copy's ETag.
+    #[serde(default)]
+    pub copy_etag: Option<String>,
+    /// The copy's version id in the snapshot bucket.
+    #[serde(default)]
+    pub copy_version_id: Option<String>,
+    /// How the copy was proved besides its size.
+    #[serde(default)]
+    pub checksum_check: Option<CopyChecksumCheck>,
+    /// Uploads aborted.
+    #[serde(default)]
+    pub aborted_uploads: Option<u32>,
+    /// The failure's errorType (`failed`).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The failure's cause (`failed`): Step Functions' Cause, a JSON string with `errorMessage`,
+    /// or plain text.
+    #[serde(default)]
+    pub cause: Option<serde_json::Value>,
 }
 
 /// audit-report's errorTypes.
@@ -202,6 +268,9 @@ fn validate(input: &AuditInput) -> Result<(), InvalidInput> {
         ));
     }
     validate::check_key_prefix("$.report.prefix", &input.report.prefix)?;
+    if let Some(large) = &input.large_copies {
+        validate_large_copies(input, large)?;
+    }
     if let Some(job) = &input.job {
         if let Some(id) = &job.job_id
             && id != &input.job_id
@@ -229,6 +298,207 @@ fn validate(input: &AuditInput) -> Result<(), InvalidInput> {
     Ok(())
 }
 
+/// Every large copy must be of this backup (a result of another backup's Map would excuse
+/// oversize failures it did not copy) and say what the record needs.
+fn validate_large_copies(input: &AuditInput, large: &LargeCopiesInput) -> Result<(), InvalidInput> {
+    for (i, r) in large.results.iter().enumerate() {
+        let path = format!("$.large_copies.results[{i}]");
+        if r.source_bucket != input.source_bucket {
+            return Err(InvalidInput::new(
+                path,
+                format!(
+                    "the large copy is of source bucket {}, not the audited {}; pass the large \
+                     copies of this backup",
+                    validate::quote(&r.source_bucket),
+                    validate::quote(&input.source_bucket)
+                ),
+            ));
+        }
+        if r.snapshot_bucket != input.snapshot_bucket {
+            return Err(InvalidInput::new(
+                path,
+                format!(
+                    "the large copy went to snapshot bucket {}, not the audited {}; pass the \
+                     large copies of this backup",
+                    validate::quote(&r.snapshot_bucket),
+                    validate::quote(&input.snapshot_bucket)
+                ),
+            ));
+        }
+        if r.key.is_empty() {
+            return Err(InvalidInput::new(
+                format!("{path}.key"),
+                "a large copy's key is empty; pass complete-large-copy's output",
+            ));
+        }
+        if r.outcome == LargeCopyOutcome::Copied && r.size.is_none() {
+            return Err(InvalidInput::new(
+                format!("{path}.size"),
+                "a copied large copy has no size; pass complete-large-copy's output",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `<errorType>: <message>` of a failed large copy. The message is read from Step Functions'
+/// Cause, which is the Lambda's error as a JSON string (`{"errorType":…,"errorMessage":…}`), or
+/// taken as it is when it is anything else.
+fn failure_text(r: &LargeCopyResult) -> String {
+    let message_of = |v: &serde_json::Value| {
+        v.get("errorMessage")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned)
+    };
+    let message = match &r.cause {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(
+            serde_json::from_str::<serde_json::Value>(s)
+                .ok()
+                .as_ref()
+                .and_then(message_of)
+                .unwrap_or_else(|| s.clone()),
+        ),
+        Some(other) => Some(message_of(other).unwrap_or_else(|| other.to_string())),
+    };
+    let error = r.error.as_deref().unwrap_or("(no errorType)");
+    let text = match message {
+        Some(m) if !m.is_empty() => format!("{error}: {m}"),
+        _ => error.to_owned(),
+    };
+    core::shorten(&text, ENTRY_TEXT_LIMIT)
+}
+
+/// The distinct keys with a `copied` result.
+fn copied_keys(large: &LargeCopiesInput) -> HashSet<String> {
+    large
+        .results
+        .iter()
+        .filter(|r| r.outcome == LargeCopyOutcome::Copied)
+        .map(|r| r.key.clone())
+        .collect()
+}
+
+/// How the report's complete oversize list meets the copied keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct OversizeMatch {
+    /// Oversize rows whose key was copied.
+    rows: u64,
+    /// Distinct keys among them.
+    keys: u64,
+}
+
+/// Reads the oversize list (`bucket,url-encoded-key` lines, as [`Tally::read_result_file`]
+/// writes it) and counts the rows whose key was copied: the record only samples the oversize
+/// keys, the list has them all.
+fn match_oversize<R: BufRead>(list: R, copied: &HashSet<String>) -> std::io::Result<OversizeMatch> {
+    let mut found: HashSet<&str> = HashSet::new();
+    let mut rows = 0;
+    for line in list.split(b'\n') {
+        let line = line?;
+        let Some(comma) = memchr::memchr(b',', &line) else {
+            continue;
+        };
+        let key = core::decode_key(&line[comma + 1..]);
+        if let Some(k) = copied.get(&key) {
+            rows += 1;
+            found.insert(k.as_str());
+        }
+    }
+    Ok(OversizeMatch {
+        rows,
+        keys: found.len() as u64,
+    })
+}
+
+/// The record's `large_copies`: counts, the verdict rule's `covers_oversize`, and a bounded,
+/// key-sorted list of entries (failures first in, when there are more than the bound).
+fn large_copies_record(
+    large: &LargeCopiesInput,
+    oversize_count: u64,
+    matched: OversizeMatch,
+) -> LargeCopies {
+    let mut entries: Vec<LargeCopyEntry> = large
+        .results
+        .iter()
+        .map(|r| match r.outcome {
+            LargeCopyOutcome::Copied => LargeCopyEntry {
+                key: r.key.clone(),
+                outcome: r.outcome,
+                size: r.size,
+                parts: r.parts,
+                checksum_check: r.checksum_check,
+                error: None,
+            },
+            LargeCopyOutcome::Failed => LargeCopyEntry {
+                key: r.key.clone(),
+                outcome: r.outcome,
+                size: r.size,
+                parts: None,
+                checksum_check: None,
+                error: Some(failure_text(r)),
+            },
+        })
+        .collect();
+    // Sorted and deduplicated, so that the Map's order (or a result given twice) does not change
+    // the record's bytes.
+    entries.sort();
+    entries.dedup();
+    let failed = entries
+        .iter()
+        .filter(|e| e.outcome == LargeCopyOutcome::Failed)
+        .count() as u64;
+    let mut copied = 0u64;
+    let mut bytes_copied = 0u64;
+    let mut last: Option<&str> = None;
+    for e in entries
+        .iter()
+        .filter(|e| e.outcome == LargeCopyOutcome::Copied)
+    {
+        if last != Some(e.key.as_str()) {
+            copied += 1;
+            bytes_copied = bytes_copied.saturating_add(e.size.unwrap_or(0));
+            last = Some(e.key.as_str());
+        }
+    }
+    let unexpected = copied.saturating_sub(matched.keys);
+    let missing = oversize_count.saturating_sub(matched.rows);
+    let covers_oversize = !large.truncated
+        && large.not_listed == 0
+        && failed == 0
+        && missing == 0
+        && unexpected == 0
+        && copied == oversize_count;
+
+    let more_entries = entries.len().saturating_sub(LARGE_COPY_ENTRIES) as u64;
+    if more_entries > 0 {
+        // Failures are what someone must look at: they go in first.
+        let (mut kept, copies): (Vec<_>, Vec<_>) = entries
+            .into_iter()
+            .partition(|e| e.outcome == LargeCopyOutcome::Failed);
+        kept.truncate(LARGE_COPY_ENTRIES);
+        let room = LARGE_COPY_ENTRIES - kept.len();
+        kept.extend(copies.into_iter().take(room));
+        kept.sort();
+        entries = kept;
+    }
+    for e in &mut entries {
+        e.key = core::shorten(&e.key, ENTRY_TEXT_LIMIT);
+    }
+    LargeCopies {
+        covers_oversize,
+        copied,
+        failed,
+        bytes_copied,
+        missing,
+        unexpected,
+        truncated: large.truncated,
+        not_listed: large.not_listed,
+        entries,
+        more_entries,
+    }
+}
+
 /// A report bucket given as an ARN must be of the partition the step reads in.
 fn check_partition(bucket: &str, region: Option<&str>) -> Result<(), InvalidInput> {
     let Some(partition) = bucket
@@ -246,6 +516,7 @@ fn conclude(
     tally: &Tally,
     job: Option<&JobSummary>,
     report_found: bool,
+    large: Option<&LargeCopies>,
 ) -> (Verdict, Option<CrossCheck>, Vec<String>) {
     let mut findings = Vec::new();
     let job_failed = job.is_some_and(|j| j.end() != Some(JobEnd::Complete));
@@ -298,11 +569,66 @@ fn conclude(
             tally.unparsed
         ));
     }
+    let oversize = tally.failures.oversize.count;
+    if let Some(l) = large {
+        if l.copied > 0 {
+            findings.push(format!(
+                "{} oversize object(s) copied by multipart copy ({} bytes)",
+                l.copied, l.bytes_copied
+            ));
+        }
+        if l.covers_oversize && oversize > 0 {
+            findings.push(format!(
+                "every oversize task ({oversize}) has its large copy: they do not count against the verdict"
+            ));
+        }
+        if l.not_listed > 0 {
+            findings.push(format!(
+                "the oversize list was cut: {} oversize object(s) were not handed to the large copy",
+                l.not_listed
+            ));
+        } else if l.truncated {
+            findings.push(
+                "the oversize list was cut: not every oversize object was handed to the large copy"
+                    .to_owned(),
+            );
+        }
+        if l.unexpected > 0 {
+            findings.push(format!(
+                "{} copied key(s) are not oversize objects of this report",
+                l.unexpected
+            ));
+        }
+        if l.missing > 0 {
+            findings.push(format!(
+                "{} of {oversize} oversize task(s) have no copied large copy",
+                l.missing
+            ));
+        }
+        for e in l
+            .entries
+            .iter()
+            .filter(|e| e.outcome == LargeCopyOutcome::Failed)
+        {
+            findings.push(format!(
+                "large copy of {} failed: {}",
+                e.key,
+                e.error.as_deref().unwrap_or("(no error)")
+            ));
+        }
+    }
+    // The oversize failures are excused exactly when every one has its copy; any other doubt
+    // about the large copies keeps the verdict from `complete`.
+    let excused = match large {
+        Some(l) if l.covers_oversize => oversize,
+        _ => 0,
+    };
     let verdict = if job_failed || !report_found {
         Verdict::Failed
-    } else if tally.failed == 0
+    } else if tally.failed.saturating_sub(excused) == 0
         && tally.unparsed == 0
         && cross_check.as_ref().is_none_or(|c| c.agrees)
+        && large.is_none_or(|l| l.covers_oversize)
     {
         Verdict::Complete
     } else {
@@ -418,6 +744,21 @@ impl AuditReport {
         }
     }
 
+    /// Matches the spooled oversize list against the copied keys, on a blocking thread (the list
+    /// is a local file, one line per oversize task).
+    async fn match_oversize_list(
+        list: &tempfile::NamedTempFile,
+        copied: HashSet<String>,
+    ) -> Result<OversizeMatch, AuditError> {
+        let file = list
+            .reopen()
+            .map_err(|e| local_io("open a temporary file", e))?;
+        tokio::task::spawn_blocking(move || match_oversize(BufReader::new(file), &copied))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            .map_err(|e| local_io("read a temporary file", e))
+    }
+
     async fn put(
         &self,
         bucket: &str,
@@ -478,6 +819,7 @@ impl Step for AuditReport {
         let mut tally = Tally::default();
         let mut report = None;
         let mut oversize_manifest = None;
+        let mut matched = OversizeMatch::default();
         match self.get_manifest(&report_bucket, &manifest_key).await? {
             None => {
                 // S3 writes a report whenever a task ran; none for a failed or cancelled job means
@@ -521,6 +863,11 @@ impl Step for AuditReport {
                 drop(oversize);
 
                 let count = tally.failures.oversize.count;
+                if let Some(large) = &input.large_copies
+                    && count > 0
+                {
+                    matched = Self::match_oversize_list(&tmp, copied_keys(large)).await?;
+                }
                 if count > 0 {
                     let key = format!("{base}/{OVERSIZE_NAME}");
                     let body = ByteStream::from_path(tmp.path())
@@ -545,7 +892,12 @@ impl Step for AuditReport {
             }
         }
 
-        let (verdict, cross_check, mut findings) = conclude(&tally, job, report.is_some());
+        let large_copies = input
+            .large_copies
+            .as_ref()
+            .map(|l| large_copies_record(l, tally.failures.oversize.count, matched));
+        let (verdict, cross_check, mut findings) =
+            conclude(&tally, job, report.is_some(), large_copies.as_ref());
         if let Some(first) = tally.unparsed_samples.first()
             && findings.len() < FINDINGS_LIMIT
         {
@@ -569,6 +921,7 @@ impl Step for AuditReport {
             failures: tally.failures,
             oversize_manifest,
             cross_check,
+            large_copies,
             findings,
             record: record_ref,
         };
@@ -587,6 +940,7 @@ impl Step for AuditReport {
             tasks = record.tasks.total,
             failed = record.tasks.failed,
             record_key = %record.record.key,
+            large_copies = record.large_copies.as_ref().map(|l| l.copied),
             "audit recorded"
         );
         Ok(record)
@@ -620,20 +974,266 @@ mod tests {
 
     #[test]
     fn the_verdict_follows_the_tally_and_the_job() {
-        let (v, c, f) = conclude(&tally(3), Some(&job("Complete", 3, 3, 0)), true);
+        let (v, c, f) = conclude(&tally(3), Some(&job("Complete", 3, 3, 0)), true, None);
         assert_eq!(v, Verdict::Complete);
         assert!(c.unwrap().agrees);
         assert!(f.is_empty());
 
-        let (v, c, f) = conclude(&tally(3), Some(&job("Complete", 4, 4, 0)), true);
+        let (v, c, f) = conclude(&tally(3), Some(&job("Complete", 4, 4, 0)), true, None);
         assert_eq!(v, Verdict::Incomplete);
         assert!(!c.unwrap().agrees);
         assert!(f[0].contains("the job reports 4"), "{f:?}");
 
-        let (v, _, _) = conclude(&tally(0), Some(&job("Failed", 0, 0, 0)), false);
+        let (v, _, _) = conclude(&tally(0), Some(&job("Failed", 0, 0, 0)), false, None);
         assert_eq!(v, Verdict::Failed);
-        let (v, c, _) = conclude(&tally(3), None, true);
+        let (v, c, _) = conclude(&tally(3), None, true, None);
         assert_eq!((v, c), (Verdict::Complete, None));
+    }
+
+    const OVERSIZE_MSG: &str = "copy source is larger than the maximum allowable size";
+
+    /// The tally and oversize list of a report: `ok` succeeded rows, one oversize row per key of
+    /// `big`, and `missing` vacuumed rows.
+    fn report(ok: u64, big: &[&str], missing: u64) -> (Tally, Vec<u8>) {
+        let mut csv = String::new();
+        for i in 0..ok {
+            csv.push_str(&format!("lake-prod,k{i},,succeeded,200,,Successful\n"));
+        }
+        for k in big {
+            let k = core::encode_key(k);
+            csv.push_str(&format!(
+                "lake-prod,{k},,failed,400,InvalidRequest,{OVERSIZE_MSG}\n"
+            ));
+        }
+        for i in 0..missing {
+            csv.push_str(&format!("lake-prod,gone{i},,failed,NoSuchKey,404,gone\n"));
+        }
+        let mut t = Tally::default();
+        let mut list = Vec::new();
+        let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(csv.as_bytes()));
+        t.read_result_file(csv.as_bytes(), &md5, &mut list).unwrap();
+        (t, list)
+    }
+
+    fn copied(key: &str, size: u64) -> serde_json::Value {
+        serde_json::json!({"outcome": "copied", "source_bucket": "lake-prod", "key": key,
+            "version_id": null, "snapshot_bucket": "lake-prod-31-mar-2021", "size": size,
+            "parts": 2, "copy_etag": "abc-2", "copy_version_id": null,
+            "checksum_check": "equal", "aborted_uploads": 0, "extra": true})
+    }
+
+    fn failed(key: &str) -> serde_json::Value {
+        serde_json::json!({"outcome": "failed", "source_bucket": "lake-prod", "key": key,
+            "snapshot_bucket": "lake-prod-31-mar-2021", "error": "SourceChanged",
+            "cause": "{\"errorType\":\"SourceChanged\",\"errorMessage\":\"the source changed during the copy\"}"})
+    }
+
+    fn large(
+        results: Vec<serde_json::Value>,
+        truncated: bool,
+        not_listed: u64,
+    ) -> LargeCopiesInput {
+        serde_json::from_value(serde_json::json!({
+            "results": results, "truncated": truncated, "not_listed": not_listed}))
+        .unwrap()
+    }
+
+    /// The second audit's verdict, record and findings over a report and its large copies.
+    fn amend(
+        (t, list): &(Tally, Vec<u8>),
+        job: &JobSummary,
+        l: &LargeCopiesInput,
+    ) -> (Verdict, LargeCopies, Vec<String>) {
+        let matched = match_oversize(&list[..], &copied_keys(l)).unwrap();
+        let rec = large_copies_record(l, t.failures.oversize.count, matched);
+        let (v, _, f) = conclude(t, Some(job), true, Some(&rec));
+        (v, rec, f)
+    }
+
+    const BIG: [&str; 2] = ["tables/big/a, b+c.parquet", "tables/big/é.parquet"];
+
+    #[test]
+    fn every_oversize_task_copied_is_complete() {
+        let r = report(3, &BIG, 0);
+        let j = job("Complete", 5, 3, 2);
+        // Without the large copies, the oversize failures make it incomplete.
+        assert_eq!(conclude(&r.0, Some(&j), true, None).0, Verdict::Incomplete);
+        let l = large(
+            vec![copied(BIG[1], 7 << 30), copied(BIG[0], 6 << 30)],
+            false,
+            0,
+        );
+        let (v, rec, f) = amend(&r, &j, &l);
+        assert_eq!(v, Verdict::Complete, "{f:?}");
+        assert!(rec.covers_oversize);
+        assert_eq!((rec.copied, rec.failed, rec.missing), (2, 0, 0));
+        assert_eq!(rec.bytes_copied, 13 << 30);
+        assert_eq!(rec.entries[0].key, BIG[0], "sorted by key");
+        assert_eq!(
+            rec.entries[0].checksum_check,
+            Some(CopyChecksumCheck::Equal)
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.starts_with("2 oversize object(s) copied by multipart copy")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn one_failed_large_copy_is_incomplete() {
+        let r = report(3, &BIG, 0);
+        let l = large(vec![copied(BIG[0], 6 << 30), failed(BIG[1])], false, 0);
+        let (v, rec, f) = amend(&r, &job("Complete", 5, 3, 2), &l);
+        assert_eq!(v, Verdict::Incomplete);
+        assert!(!rec.covers_oversize);
+        assert_eq!((rec.copied, rec.failed, rec.missing), (1, 1, 1));
+        assert_eq!(
+            rec.entries[1].error.as_deref(),
+            Some("SourceChanged: the source changed during the copy")
+        );
+        assert!(
+            f.contains(&format!(
+                "large copy of {} failed: SourceChanged: the source changed during the copy",
+                BIG[1]
+            )),
+            "{f:?}"
+        );
+        // A failed job stays failed.
+        let (v, _, _) = amend(&r, &job("Failed", 5, 3, 2), &l);
+        assert_eq!(v, Verdict::Failed);
+    }
+
+    #[test]
+    fn a_truncated_oversize_list_is_incomplete() {
+        let r = report(3, &BIG, 0);
+        let l = large(vec![copied(BIG[0], 1), copied(BIG[1], 1)], true, 0);
+        let (v, rec, f) = amend(&r, &job("Complete", 5, 3, 2), &l);
+        assert_eq!((v, rec.covers_oversize), (Verdict::Incomplete, false));
+        assert!(
+            f.iter().any(|f| f.contains("oversize list was cut")),
+            "{f:?}"
+        );
+        let l = large(vec![copied(BIG[0], 1), copied(BIG[1], 1)], false, 3);
+        assert_eq!(
+            amend(&r, &job("Complete", 5, 3, 2), &l).0,
+            Verdict::Incomplete
+        );
+    }
+
+    #[test]
+    fn oversize_copied_but_another_class_failed_is_incomplete() {
+        let r = report(3, &BIG, 1);
+        let l = large(vec![copied(BIG[0], 1), copied(BIG[1], 1)], false, 0);
+        let (v, rec, _) = amend(&r, &job("Complete", 6, 3, 3), &l);
+        assert!(rec.covers_oversize, "the oversize class itself is covered");
+        assert_eq!(v, Verdict::Incomplete);
+    }
+
+    #[test]
+    fn a_copy_of_another_key_or_too_few_copies_do_not_cover() {
+        let r = report(3, &BIG, 0);
+        let j = job("Complete", 5, 3, 2);
+        // As many copies as oversize tasks, but one of a key the report does not list.
+        let l = large(vec![copied(BIG[0], 1), copied("tables/other", 1)], false, 0);
+        let (v, rec, f) = amend(&r, &j, &l);
+        assert_eq!(
+            (v, rec.unexpected, rec.missing),
+            (Verdict::Incomplete, 1, 1)
+        );
+        assert!(
+            f.iter().any(|f| f.contains("not oversize objects")),
+            "{f:?}"
+        );
+        // One key copied twice is one copy.
+        let l = large(vec![copied(BIG[0], 1), copied(BIG[0], 1)], false, 0);
+        let (v, rec, _) = amend(&r, &j, &l);
+        assert_eq!(
+            (v, rec.copied, rec.entries.len()),
+            (Verdict::Incomplete, 1, 1)
+        );
+    }
+
+    #[test]
+    fn entries_are_sorted_bounded_and_failures_kept() {
+        let keys: Vec<String> = (0..150).map(|i| format!("big/{i:03}")).collect();
+        let mut results: Vec<_> = keys.iter().rev().map(|k| copied(k, 1)).collect();
+        results.push(failed("big/zzz"));
+        let l = large(results, false, 0);
+        let rec = large_copies_record(
+            &l,
+            150,
+            OversizeMatch {
+                rows: 150,
+                keys: 150,
+            },
+        );
+        assert_eq!(rec.entries.len(), LARGE_COPY_ENTRIES);
+        assert_eq!(rec.more_entries, 51);
+        assert_eq!(rec.entries[0].key, "big/000");
+        assert_eq!(rec.entries.last().unwrap().key, "big/zzz");
+        assert!(rec.entries.windows(2).all(|w| w[0].key <= w[1].key));
+        // The Map's order does not change the record.
+        let mut shuffled = l.clone();
+        shuffled.results.reverse();
+        assert_eq!(
+            large_copies_record(
+                &shuffled,
+                150,
+                OversizeMatch {
+                    rows: 150,
+                    keys: 150
+                }
+            ),
+            rec
+        );
+    }
+
+    #[test]
+    fn a_large_copy_of_another_bucket_is_invalid_input() {
+        let mut input: AuditInput = serde_json::from_value(serde_json::json!({
+            "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+            "snapshot_bucket": "lake-prod-31-mar-2021", "job_id": "abc-1",
+            "report": {"bucket": "reports", "prefix": "r"},
+            "large_copies": {"results": [copied("a", 1), failed("b")], "truncated": false,
+                             "not_listed": 0, "extra": 1}
+        }))
+        .unwrap();
+        assert!(validate(&input).is_ok());
+        let results = &mut input.large_copies.as_mut().unwrap().results;
+        results[1].snapshot_bucket = "lake-prod-01-apr-2021".into();
+        assert_eq!(
+            validate(&input).unwrap_err().path,
+            "$.large_copies.results[1]"
+        );
+        let results = &mut input.large_copies.as_mut().unwrap().results;
+        results[1].snapshot_bucket = "lake-prod-31-mar-2021".into();
+        results[0].source_bucket = "lake-dev".into();
+        assert_eq!(
+            validate(&input).unwrap_err().path,
+            "$.large_copies.results[0]"
+        );
+        let results = &mut input.large_copies.as_mut().unwrap().results;
+        results[0].source_bucket = "lake-prod".into();
+        results[0].size = None;
+        assert_eq!(
+            validate(&input).unwrap_err().path,
+            "$.large_copies.results[0].size"
+        );
+    }
+
+    #[test]
+    fn a_cause_is_read_as_lambda_error_json_or_taken_as_text() {
+        let mut r: LargeCopyResult = serde_json::from_value(failed("k")).unwrap();
+        assert_eq!(
+            failure_text(&r),
+            "SourceChanged: the source changed during the copy"
+        );
+        r.cause = Some(serde_json::json!("plain words"));
+        assert_eq!(failure_text(&r), "SourceChanged: plain words");
+        r.cause = None;
+        r.error = None;
+        assert_eq!(failure_text(&r), "(no errorType)");
     }
 
     #[test]

@@ -200,6 +200,81 @@ pub struct CrossCheck {
     pub job_failed: Option<u64>,
 }
 
+/// What happened to one large copy (an oversize object copied by multipart copy after the job).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LargeCopyOutcome {
+    /// The copy is in the snapshot bucket (complete-large-copy proved it is the source).
+    Copied,
+    /// The copy failed and its upload was aborted (the state machine's failure path).
+    Failed,
+}
+
+/// How a large copy was proved besides its size (complete-large-copy's `checksum_check`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyChecksumCheck {
+    /// Both have a full-object CRC64NVME and they are equal.
+    Equal,
+    /// The source has a CRC64NVME but S3 reports none for the copy.
+    NotReported,
+    /// The source's checksum is of another algorithm (or composite): the sizes were compared.
+    NotComparable,
+    /// The source has no checksum: the sizes were compared.
+    None,
+}
+
+/// One large copy in the audit record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct LargeCopyEntry {
+    /// The object key (shortened beyond 512 characters).
+    pub key: String,
+    /// `copied` or `failed`.
+    pub outcome: LargeCopyOutcome,
+    /// Bytes copied; absent for a failure that did not say.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Parts the copy was assembled from; absent for a failure.
+    #[serde(default)]
+    pub parts: Option<u64>,
+    /// How the copy was proved besides its size; absent for a failure.
+    #[serde(default)]
+    pub checksum_check: Option<CopyChecksumCheck>,
+    /// `<errorType>: <message>` of a failure, shortened; absent for a copy.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The large copies of the oversize objects, as the second audit of the same report saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LargeCopies {
+    /// True when every oversize task of the report has a `copied` result and none failed or was
+    /// left out: the oversize failures then do not count against the verdict.
+    pub covers_oversize: bool,
+    /// Distinct keys copied.
+    pub copied: u64,
+    /// Failed large copies (distinct results).
+    pub failed: u64,
+    /// Bytes copied (each distinct key once).
+    pub bytes_copied: u64,
+    /// Oversize tasks of the report whose key has no `copied` result.
+    pub missing: u64,
+    /// Copied keys that are not among the report's oversize objects.
+    pub unexpected: u64,
+    /// True when the oversize list held more objects than were handed to the copy.
+    pub truncated: bool,
+    /// Oversize objects not handed to the copy (when `truncated`).
+    pub not_listed: u64,
+    /// The results, failures first when there are more than 100, sorted by key; at most 100.
+    pub entries: Vec<LargeCopyEntry>,
+    /// Results beyond the 100 listed in `entries`.
+    pub more_entries: u64,
+}
+
 /// The audit record: persisted next to the report and returned (small whatever the report's size).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditRecord {
@@ -231,6 +306,10 @@ pub struct AuditRecord {
     /// The report's totals against the job's progress summary, when the job was given.
     #[serde(default)]
     pub cross_check: Option<CrossCheck>,
+    /// The oversize objects' large copies: only in the second audit, after the state machine
+    /// copied them (absent in the first, whose bytes are unchanged by this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_copies: Option<LargeCopies>,
     /// Everything noteworthy, one sentence each (at most 20).
     pub findings: Vec<String>,
     /// Where this record is persisted.

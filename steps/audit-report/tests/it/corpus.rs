@@ -28,7 +28,15 @@ impl corpus::World for World {
     /// The base event writes the audit record.
     const BASE_WRITES: bool = true;
     /// The step's own type names, which no message may contain.
-    const STEP_TYPES: &[&str] = &["AuditInput", "ReportLocation", "JobSummary", "AuditReport"];
+    const STEP_TYPES: &[&str] = &[
+        "AuditInput",
+        "ReportLocation",
+        "JobSummary",
+        "AuditReport",
+        "LargeCopiesInput",
+        "LargeCopyResult",
+        "LargeCopyOutcome",
+    ];
 
     fn moto(&self) -> &Moto {
         &self.moto
@@ -85,6 +93,12 @@ async fn world() -> World {
     }
 }
 
+/// A large copy's result, as complete-large-copy answers it.
+fn large_copy(outcome: &str, source: &str, snapshot: &str) -> Value {
+    json!({"outcome": outcome, "source_bucket": source, "key": "table/big.parquet",
+           "snapshot_bucket": snapshot, "size": 6_442_450_944_u64, "parts": 96})
+}
+
 // One case per line: a table reads better than rustfmt's one argument per line.
 #[rustfmt::skip]
 const CASES: &[Case] = &[
@@ -121,6 +135,11 @@ const CASES: &[Case] = &[
     set("a job status in lowercase", "/job/status", || json!("complete"), "$.job.status"),
     set("an empty job status", "/job/status", || json!(""), "$.job.status"),
     set("a job summary of another job", "/job/job_id", || json!("00000000-0000-0000-0000-000000000000"), "$.job.job_id"),
+    set("a string for the large copies", "/large_copies", || json!("copied"), "$.large_copies"),
+    set("large copies without results", "/large_copies", || json!({"truncated": false}), "$.large_copies"),
+    set("an unknown large copy outcome", "/large_copies", || json!({"results": [large_copy("aborted", "lake-prod", "lake-prod-31-mar-2021")]}), "$.large_copies.results[0].outcome"),
+    set("a large copy of another source bucket", "/large_copies", || json!({"results": [large_copy("copied", "lake-dev", "lake-prod-31-mar-2021")]}), "$.large_copies.results[0]"),
+    set("a large copy into another snapshot bucket", "/large_copies", || json!({"results": [large_copy("copied", "lake-prod", "lake-prod-01-apr-2021")]}), "$.large_copies.results[0]"),
     // Nesting.
     whole("a string event", || json!("lake-prod")),
     set("a nested object for the job status", "/job/status", || json!({"status": "Complete"}), "$.job.status"),

@@ -328,3 +328,131 @@ async fn the_binary_reports_error_types_on_stdout() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out["verdict"], "complete");
 }
+
+/// Two oversize objects (one with a comma and a `+` in its key) among six successes.
+async fn write_oversize_report(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let failed = format!(
+        "lake-prod,tables/big/part-00001%2C+huge.parquet,,failed,400,InvalidRequest,\"{OVERSIZE_MSG}\"\n\
+         lake-prod,tables/big/part-00002.parquet,,failed,InvalidRequest,400,\"{OVERSIZE_MSG}\"\n"
+    );
+    write_report(
+        s3,
+        bucket,
+        &[("succeeded", SUCCEEDED_CSV), ("failed", &failed)],
+    )
+    .await;
+}
+
+const BIG: [&str; 2] = [
+    "tables/big/part-00001, huge.parquet",
+    "tables/big/part-00002.parquet",
+];
+
+/// complete-large-copy's output for `key` (with a field the audit does not read).
+fn copied(key: &str, size: u64) -> Value {
+    json!({"outcome": "copied", "source_bucket": "lake-prod", "key": key, "version_id": null,
+           "snapshot_bucket": "lake-prod-31-mar-2021", "size": size, "parts": 96,
+           "copy_etag": "5f1c0e3c4d2a9b8e7f6a5b4c3d2e1f00-96", "copy_version_id": null,
+           "checksum_check": "not_reported", "aborted_uploads": 0, "elapsed": 12})
+}
+
+#[tokio::test]
+async fn a_second_audit_with_the_large_copies_amends_the_record() {
+    let moto = Moto::start();
+    let (s3, bucket, step) = setup(&moto).await;
+    write_oversize_report(&s3, &bucket).await;
+    let plain = input(&bucket, Some(job("Complete", 8, 6, 2)));
+
+    // The first audit: the oversize objects are failures, and the record has no large copies.
+    let first = run(&step, plain.clone()).await.unwrap();
+    assert_eq!(first.verdict, Verdict::Incomplete);
+    assert_eq!(first.failures.oversize.count, 2);
+    assert!(first.large_copies.is_none());
+    let first_bytes = get_object(&s3, &bucket, &first.record.key).await;
+    let stored: Value = serde_json::from_slice(&first_bytes).unwrap();
+    assert!(stored.get("large_copies").is_none(), "{stored}");
+
+    // The second: the same input plus every oversize object copied, in the Map's order.
+    let mut amended = plain.clone();
+    amended["large_copies"] = json!({
+        "results": [copied(BIG[1], 6 << 30), copied(BIG[0], 7 << 30)],
+        "truncated": false, "not_listed": 0});
+    let second = run(&step, amended.clone()).await.unwrap();
+    assert_eq!(second.verdict, Verdict::Complete, "{:?}", second.findings);
+    assert_eq!(second.record, first.record, "the same key, overwritten");
+    let large = second.large_copies.as_ref().unwrap();
+    assert!(large.covers_oversize);
+    assert_eq!((large.copied, large.failed, large.missing), (2, 0, 0));
+    assert_eq!(large.bytes_copied, 13 << 30);
+    let keys: Vec<&str> = large.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, BIG, "sorted by key");
+    assert!(
+        second
+            .findings
+            .iter()
+            .any(|f| f.starts_with("2 oversize object(s) copied by multipart copy")),
+        "{:?}",
+        second.findings
+    );
+    // What the report says is unchanged: the amendment is the large copies, the verdict and the
+    // findings about them.
+    assert_eq!(
+        (&second.tasks, &second.failures, &second.failure_classes),
+        (&first.tasks, &first.failures, &first.failure_classes)
+    );
+    assert_eq!(second.oversize_manifest, first.oversize_manifest);
+    assert_eq!(second.findings[..first.findings.len()], first.findings[..]);
+
+    // The persisted record is the amended one; the same input writes the same bytes.
+    let second_bytes = get_object(&s3, &bucket, &second.record.key).await;
+    let stored: AuditRecord = serde_json::from_slice(&second_bytes).unwrap();
+    assert_eq!(stored, second);
+    let again = run(&step, amended.clone()).await.unwrap();
+    assert_eq!(again, second);
+    assert_eq!(
+        get_object(&s3, &bucket, &again.record.key).await,
+        second_bytes
+    );
+
+    // One copy failed (the state machine's failure path after the abort): incomplete.
+    let mut one_failed = plain.clone();
+    one_failed["large_copies"] = json!({"results": [
+        copied(BIG[0], 7 << 30),
+        {"outcome": "failed", "source_bucket": "lake-prod", "key": BIG[1],
+         "snapshot_bucket": "lake-prod-31-mar-2021", "error": "SourceChanged",
+         "cause": "{\"errorType\":\"SourceChanged\",\"errorMessage\":\"the source object changed\"}"}],
+        "truncated": false, "not_listed": 0});
+    let third = run(&step, one_failed).await.unwrap();
+    assert_eq!(third.verdict, Verdict::Incomplete);
+    assert!(
+        third.findings.contains(&format!(
+            "large copy of {} failed: SourceChanged: the source object changed",
+            BIG[1]
+        )),
+        "{:?}",
+        third.findings
+    );
+    let stored: AuditRecord =
+        serde_json::from_slice(&get_object(&s3, &bucket, &third.record.key).await).unwrap();
+    assert_eq!(stored, third);
+
+    // A plain audit again writes the first record's bytes: the field is absent, not null.
+    run(&step, plain).await.unwrap();
+    assert_eq!(
+        get_object(&s3, &bucket, &first.record.key).await,
+        first_bytes
+    );
+
+    // Large copies of another snapshot bucket are refused, and the record is left as it was.
+    let mut foreign = amended;
+    foreign["large_copies"]["results"][1]["snapshot_bucket"] = json!("lake-prod-01-apr-2021");
+    let err = run(&step, foreign).await.unwrap_err();
+    assert!(
+        matches!(&err, AuditError::InvalidInput(e) if e.path == "$.large_copies.results[1]"),
+        "{err}"
+    );
+    assert_eq!(
+        get_object(&s3, &bucket, &first.record.key).await,
+        first_bytes
+    );
+}
