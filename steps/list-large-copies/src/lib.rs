@@ -3,7 +3,10 @@
 pub mod manifest;
 
 use kit::record::OversizeManifest;
-use kit::validate::{self, ArnKind};
+use std::time::SystemTime;
+
+use aws_sdk_s3::primitives::DateTime;
+use kit::validate;
 use kit::{AccessDenied, AwsFailure, InvalidInput, ServiceFailure, Step, Transient};
 use plan_large_copy::layout;
 use schemars::JsonSchema;
@@ -25,6 +28,13 @@ pub struct Input {
     /// Storage class of the copies (plan-large-copy's; default STANDARD there).
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// Object Lock retain-until date of the copies (RFC 3339, in the future), when the snapshot
+    /// bucket has Object Lock.
+    #[serde(default)]
+    pub retain_until: Option<String>,
+    /// Object Lock mode with `retain_until`: GOVERNANCE (plan-large-copy's default) or COMPLIANCE.
+    #[serde(default)]
+    pub object_lock_mode: Option<String>,
     /// The snapshot's KMS key (plan-large-copy's; without it the bucket's default encryption).
     #[serde(default)]
     pub kms_key_arn: Option<String>,
@@ -42,6 +52,12 @@ pub struct Item {
     /// The copy's storage class; absent: plan-large-copy's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
+    /// The copy's Object Lock retain-until date; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<String>,
+    /// The copy's Object Lock mode; absent: plan-large-copy's default with `retain_until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_mode: Option<String>,
     /// The snapshot's KMS key; absent: the snapshot bucket's default encryption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_arn: Option<String>,
@@ -147,26 +163,22 @@ impl ListLargeCopies {
     }
 }
 
-/// Checks the event before any request.
-pub fn check_input(input: &Input) -> Result<(), InvalidInput> {
-    validate::check_source_bucket("$.source_bucket", &input.source_bucket)?;
-    validate::check_bucket("$.snapshot_bucket", &input.snapshot_bucket)?;
-    if let Some(class) = &input.storage_class
-        && !plan_large_copy::STORAGE_CLASSES.contains(&class.as_str())
-    {
-        return Err(InvalidInput::new(
-            "$.storage_class",
-            format!(
-                "{} is not one of {:?}",
-                validate::quote(class),
-                plan_large_copy::STORAGE_CLASSES
-            ),
-        ));
-    }
-    if let Some(arn) = &input.kms_key_arn {
-        // The key's region is plan-large-copy's to check (it knows the step's region).
-        validate::check_arn("$.kms_key_arn", arn, ArnKind::KmsKey)?;
-    }
+/// Checks the event before any request (pure: `now` decides whether `retain_until` is in the
+/// future; `region` is the step's, which a KMS key must be in). The snapshot's settings are
+/// checked by plan-large-copy's own rules, on an item with a placeholder key, so a bad one fails
+/// here once rather than in every Map item (their paths are the same: `$.storage_class`…).
+pub fn check_input(input: &Input, now: DateTime, region: Option<&str>) -> Result<(), InvalidInput> {
+    let probe = plan_large_copy::Input {
+        source_bucket: input.source_bucket.clone(),
+        key: "probe".to_owned(),
+        version_id: None,
+        snapshot_bucket: input.snapshot_bucket.clone(),
+        storage_class: input.storage_class.clone(),
+        retain_until: input.retain_until.clone(),
+        object_lock_mode: input.object_lock_mode.clone(),
+        kms_key_arn: input.kms_key_arn.clone(),
+    };
+    plan_large_copy::check_input(&probe, now, region)?;
     if let Some(m) = &input.oversize_manifest {
         validate::check_bucket("$.oversize_manifest.bucket", &m.bucket)?;
         layout::check_key("$.oversize_manifest.key", &m.key)?;
@@ -187,6 +199,8 @@ pub fn bounded_items(input: &Input, keys: Vec<String>, limits: &Limits) -> (Vec<
             key,
             snapshot_bucket: input.snapshot_bucket.clone(),
             storage_class: input.storage_class.clone(),
+            retain_until: input.retain_until.clone(),
+            object_lock_mode: input.object_lock_mode.clone(),
             kms_key_arn: input.kms_key_arn.clone(),
         };
         // serde_json's own length: what the output will hold (escapes included).
@@ -274,7 +288,8 @@ impl Step for ListLargeCopies {
     type Error = ListLargeCopiesError;
 
     async fn handle(&self, input: Input) -> Result<Output, ListLargeCopiesError> {
-        check_input(&input)?;
+        let region = self.s3.config().region().map(|r| r.as_ref().to_owned());
+        check_input(&input, DateTime::from(SystemTime::now()), region.as_deref())?;
         let empty = Output {
             items: Vec::new(),
             count: 0,
@@ -334,30 +349,59 @@ mod tests {
                 objects: 1,
             }),
             storage_class: Some("GLACIER_IR".into()),
+            retain_until: None,
+            object_lock_mode: None,
             kms_key_arn: None,
         }
     }
 
+    /// 2021-03-31T00:00:00Z.
+    fn now() -> DateTime {
+        DateTime::from_secs(1_617_148_800)
+    }
+
+    fn check(i: &Input) -> Result<(), InvalidInput> {
+        check_input(i, now(), Some("eu-west-1"))
+    }
+
     #[test]
     fn the_event_is_checked() {
-        assert!(check_input(&input()).is_ok());
+        assert!(check(&input()).is_ok());
         let mut i = input();
         i.storage_class = Some("COLD".into());
-        assert_eq!(check_input(&i).unwrap_err().path, "$.storage_class");
+        assert_eq!(check(&i).unwrap_err().path, "$.storage_class");
         let mut i = input();
         i.kms_key_arn = Some("alias/snapshots".into());
-        assert_eq!(check_input(&i).unwrap_err().path, "$.kms_key_arn");
+        assert_eq!(check(&i).unwrap_err().path, "$.kms_key_arn");
         let mut i = input();
         if let Some(m) = i.oversize_manifest.as_mut() {
             m.etag = "not-an-etag".into();
         }
+        assert_eq!(check(&i).unwrap_err().path, "$.oversize_manifest.etag");
+        let mut i = input();
+        i.kms_key_arn = Some(
+            "arn:aws:kms:us-east-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+        );
         assert_eq!(
-            check_input(&i).unwrap_err().path,
-            "$.oversize_manifest.etag"
+            check(&i).unwrap_err().path,
+            "$.kms_key_arn",
+            "another region"
         );
         let mut i = input();
+        i.retain_until = Some("2021-03-01T00:00:00Z".into());
+        assert_eq!(check(&i).unwrap_err().path, "$.retain_until", "in the past");
+        let mut i = input();
+        i.object_lock_mode = Some("COMPLIANCE".into());
+        assert_eq!(
+            check(&i).unwrap_err().path,
+            "$.object_lock_mode",
+            "without a date"
+        );
+        i.retain_until = Some("2021-05-05T00:00:00Z".into());
+        assert!(check(&i).is_ok());
+        let mut i = input();
         i.snapshot_bucket = "s3://x".into();
-        assert_eq!(check_input(&i).unwrap_err().path, "$.snapshot_bucket");
+        assert_eq!(check(&i).unwrap_err().path, "$.snapshot_bucket");
     }
 
     #[test]
@@ -374,6 +418,21 @@ mod tests {
         assert_eq!(plan.key, "a b");
         assert_eq!(plan.storage_class.as_deref(), Some("GLACIER_IR"));
         assert_eq!(plan.kms_key_arn, None);
+
+        // The snapshot's settings, given, reach every item.
+        let mut i = input();
+        i.retain_until = Some("2021-05-05T00:00:00Z".into());
+        i.object_lock_mode = Some("COMPLIANCE".into());
+        i.kms_key_arn = Some(
+            "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+        );
+        let (items, _) = bounded_items(&i, vec!["k".into()], &Limits::default());
+        let plan: plan_large_copy::Input =
+            serde_json::from_value(serde_json::to_value(&items[0]).unwrap()).unwrap();
+        let checked = plan_large_copy::check_input(&plan, now(), Some("eu-west-1")).unwrap();
+        assert_eq!(checked.kms_key_arn, i.kms_key_arn);
+        assert!(checked.lock.is_some());
+        assert_eq!(plan.object_lock_mode.as_deref(), Some("COMPLIANCE"));
     }
 
     #[test]
