@@ -10,6 +10,7 @@ pub mod event;
 pub mod policy;
 pub mod record;
 pub mod restore;
+pub mod retention;
 pub mod validate;
 pub mod verification;
 
