@@ -112,10 +112,11 @@ kit::step_error!(ListLargeCopiesError, service => ServiceError);
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// The most items listed: a Map of more is a backup that needs a Batch Operations job of its
 /// own, not an inline Map.
-pub const MAX_ITEMS: usize = 1000;
-/// The most bytes the serialized `items` may take: half of Step Functions' 256 KiB state limit,
-/// so that the state keeps room for what the execution carries beside them.
-pub const MAX_ITEMS_BYTES: usize = 128 * 1024;
+pub const MAX_ITEMS: usize = 400;
+/// The most bytes the serialized `items` may take: a quarter of Step Functions' 256 KiB state
+/// limit, because the Map's results (an item's names and its outcome, about as large as the item)
+/// join the items in the state, beside what the execution carries (the audit record).
+pub const MAX_ITEMS_BYTES: usize = 64 * 1024;
 
 /// How much this step reads and lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
