@@ -11,6 +11,12 @@
 //! * The parent and the child, least privilege: the parent's role starts only the child machine,
 //!   follows and stops only its executions, manages only the `.sync` events rule and invokes only
 //!   notify; notify may read only the child's execution histories; the alarms watch the parent.
+//! * The large copies (objects over 5 GiB), least privilege: only the batch role and the three
+//!   large-copy roles may write snapshot objects or abort uploads there, each large-copy role is
+//!   allowed exactly what its step calls, list-large-copies reads only the oversize manifests,
+//!   create-bucket may set a snapshot bucket's lifecycle (aborting incomplete uploads), and the
+//!   source side (infra/source-bucket.yaml) grants plan-large-copy and copy-parts exactly what
+//!   their roles read of a source.
 //! * The restore side is least privilege, statically: the restore batch role reads snapshots and
 //!   writes only the RestoreTargetBuckets (and its completion reports); no other role may write a
 //!   target; plan-restore writes only its plans; verify-restore writes nothing.
@@ -123,7 +129,7 @@ fn machines() -> Vec<(&'static str, &'static str, usize, Value)> {
         .expect("under statemachine/");
     vec![
         ("BackupStateMachine", "backup.asl.json", 1, definition()),
-        ("BackupSourceStateMachine", child, 7, source_definition()),
+        ("BackupSourceStateMachine", child, 11, source_definition()),
         (
             "RestoreStateMachine",
             "restore.asl.json",
@@ -133,13 +139,18 @@ fn machines() -> Vec<(&'static str, &'static str, usize, Value)> {
     ]
 }
 
-/// The functions the child state machine invokes: the seven backup steps.
-const BACKUP_FUNCTIONS: [&str; 7] = [
+/// The functions the child state machine invokes: the seven backup steps and the four of the
+/// large copies (audit-report runs twice, once before and once after them).
+const BACKUP_FUNCTIONS: [&str; 11] = [
     "LocateManifestFunction",
     "CreateBucketFunction",
     "SubmitJobFunction",
     "AwaitJobFunction",
     "AuditReportFunction",
+    "ListLargeCopiesFunction",
+    "PlanLargeCopyFunction",
+    "CopyPartsFunction",
+    "CompleteLargeCopyFunction",
     "VerifySnapshotFunction",
     "NotifyFunction",
 ];
@@ -156,9 +167,10 @@ const RESTORE_FUNCTIONS: [&str; 5] = [
 /// The restore steps (sized as verify-snapshot is: they replay a table's log).
 const RESTORE_STEPS: [&str; 2] = ["plan-restore", "verify-restore"];
 
-/// The large-copy functions (objects over 5 GiB, copied in parts), by resource id: deployed, not
-/// yet invoked by any state machine (backup-source.asl.json will, issue 16).
-const LARGE_COPY_FUNCTIONS: [&str; 3] = [
+/// The large-copy functions (objects over 5 GiB, copied in parts), by resource id: the child
+/// state machine's Map after the audit, and only the child's (a subset of `BACKUP_FUNCTIONS`).
+const LARGE_COPY_FUNCTIONS: [&str; 4] = [
+    "ListLargeCopiesFunction",
     "PlanLargeCopyFunction",
     "CopyPartsFunction",
     "CompleteLargeCopyFunction",
@@ -381,7 +393,10 @@ fn definition_placeholders_are_exactly_the_substitutions() {
             "BackupSourceStateMachine" => {
                 let want: BTreeSet<String> =
                     BACKUP_FUNCTIONS.iter().map(|f| format!("{f}Arn")).collect();
-                assert_eq!(keys, want, "the child: the seven backup steps");
+                assert_eq!(
+                    keys, want,
+                    "the child: the seven backup steps and the four large-copy steps"
+                );
             }
             _ => {}
         }
@@ -424,8 +439,8 @@ fn every_step_package_is_a_function() {
     );
     assert_eq!(
         deployed.len(),
-        12,
-        "the seven backup steps, the two restore steps and the three large-copy steps: {deployed:?}"
+        13,
+        "the seven backup steps, the two restore steps and the four large-copy steps: {deployed:?}"
     );
 
     // The template side, for every function.
@@ -466,9 +481,10 @@ fn every_step_package_is_a_function() {
     }
     // The large-copy steps: copy-parts runs to Lambda's limit (its budget, then the parts in
     // flight), complete-large-copy waits for S3 to assemble thousands of parts, plan-large-copy
-    // makes a few requests.
+    // makes a few requests, list-large-copies reads one small CSV.
     for (id, memory, timeout) in [
-        ("PlanLargeCopyFunction", 256, 120),
+        ("ListLargeCopiesFunction", 256, 110),
+        ("PlanLargeCopyFunction", 256, 110),
         ("CopyPartsFunction", 1024, 900),
         ("CompleteLargeCopyFunction", 256, 900),
     ] {
@@ -612,7 +628,8 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
             );
         }
     }
-    // The child invokes the seven backup steps, the parent notify, the restore machine its five.
+    // The child invokes the seven backup steps and the four large-copy steps, the parent notify,
+    // the restore machine its five.
     let invoked = |id: &str| -> BTreeSet<String> {
         tpl["Resources"][id]["Properties"]["DefinitionSubstitutions"]
             .as_object()
@@ -634,22 +651,25 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
         invoked("BackupStateMachine"),
         BTreeSet::from(["NotifyFunction".to_owned()])
     );
-    // Every function is invoked by some machine: the backup steps and the restore steps; the
-    // large-copy steps are not wired yet (backup-source.asl.json will invoke them, issue 16).
+    // Every function is invoked by some machine; the large-copy steps by the child only.
     let all: BTreeSet<String> = template_functions(&tpl).into_keys().collect();
     let used: BTreeSet<String> = ["BackupSourceStateMachine", "RestoreStateMachine"]
         .iter()
         .flat_map(|m| invoked(m))
         .collect();
+    assert_eq!(all, used, "every function is a machine's step");
     let large: BTreeSet<String> = LARGE_COPY_FUNCTIONS
         .iter()
         .map(|f| (*f).to_owned())
         .collect();
-    assert!(used.is_disjoint(&large), "wired already: {used:?}");
-    assert_eq!(
-        all,
-        used.union(&large).cloned().collect(),
-        "every function is a machine's step, or a large-copy step"
+    assert!(
+        large.is_subset(&invoked("BackupSourceStateMachine")),
+        "the child copies the large objects"
+    );
+    assert!(
+        large.is_disjoint(&invoked("RestoreStateMachine"))
+            && large.is_disjoint(&invoked("BackupStateMachine")),
+        "only the child invokes the large-copy steps"
     );
 }
 
@@ -2157,8 +2177,17 @@ fn only_the_copy_roles_write_snapshot_objects() {
             "PlanLargeCopyRole".to_owned()
         ])
     );
+    // list-large-copies, the fourth function of the Map, changes nothing anywhere.
+    for s in role_statements(&tpl, &params, "ListLargeCopiesRole") {
+        if s["Sid"] == "Logs" {
+            continue;
+        }
+        for action in list(&s["Action"]) {
+            assert!(!writes(&action), "list-large-copies may {action}");
+        }
+    }
     // The large-copy functions have their own roles, which nothing else uses or passes.
-    for role in LARGE_COPY_ROLES {
+    for role in LARGE_COPY_ROLES.iter().chain(&["ListLargeCopiesRole"]) {
         let users: Vec<&String> = tpl["Resources"]
             .as_object()
             .unwrap()
@@ -2305,4 +2334,237 @@ fn each_large_copy_role_grants_exactly_what_its_step_calls() {
             "{role}: {g:?}"
         );
     }
+}
+
+/// Whether an IAM resource pattern (`*` any run of characters, `?` one) matches `arn`.
+fn iam_matches(pattern: &str, arn: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some((b'?', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), arn.as_bytes())
+}
+
+#[test]
+fn list_large_copies_reads_only_the_oversize_manifests() {
+    let tpl = backup_template();
+    let mut plain = REQUIRED.to_vec();
+    plain.extend([
+        ("SourceBuckets", "lake-prod,lake-raw"),
+        ("BreakGlassRoleArns", "arn:aws:iam::222222222222:role/bg"),
+    ]);
+    // `${ReportBucket.Arn}/${ReportPrefix}/*/<audit-report's oversize manifest>`, rendered.
+    let manifests = format!(
+        "arn:aws:test:::ReportBucket.Arn/reports/*/{}",
+        audit_report::OVERSIZE_NAME
+    );
+    // With every option (KMS keys, restore targets) or none: one read, of the manifests only
+    // (the report bucket is SSE-S3: no KMS; no version, no listing, no write).
+    for params in [restore_params(), plain] {
+        assert_eq!(
+            grants(&tpl, &params, "ListLargeCopiesRole"),
+            pairs(&["s3:GetObject"], &[manifests.as_str()])
+        );
+    }
+    // The manifest where audit-report writes it for a job of the schedule's report prefix, and
+    // nothing else there: not the completion report, its result files, the audit record, a plan.
+    let object = |key: String| format!("arn:aws:test:::ReportBucket.Arn/{key}");
+    let base = audit_report::report_base("reports", "8f3c0a2e-1b7d-4c55-9e0f-2a6b7c8d9e10");
+    assert!(iam_matches(
+        &manifests,
+        &object(format!("{base}/{}", audit_report::OVERSIZE_NAME))
+    ));
+    for other in [
+        format!("{base}/manifest.json"),
+        format!("{base}/results/0.csv"),
+        format!("{base}/{}", audit_report::RECORD_NAME),
+        "reports/restore-1/plan.json".to_owned(),
+        format!("elsewhere/job-1/{}", audit_report::OVERSIZE_NAME),
+    ] {
+        assert!(!iam_matches(&manifests, &object(other.clone())), "{other}");
+    }
+    // The schedule hands the child exactly that report prefix.
+    let input = schedule_input(&tpl, &restore_params());
+    assert_eq!(input["settings"]["report"]["prefix"], "reports");
+}
+
+#[test]
+fn create_bucket_may_set_a_snapshot_buckets_lifecycle() {
+    // create-bucket adds the AbortIncompleteMultipartUpload rule to each snapshot bucket (a failed
+    // large copy's parts are not kept for ever): it reads and puts the lifecycle configuration of
+    // snapshot buckets, and of nothing else.
+    let tpl = backup_template();
+    let params = restore_params();
+    let lifecycle = [
+        "s3:GetLifecycleConfiguration",
+        "s3:PutLifecycleConfiguration",
+    ];
+    let g = grants(&tpl, &params, "CreateBucketRole");
+    for action in lifecycle {
+        let on: Vec<&String> = g
+            .iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(on, [SNAPSHOT_BUCKETS], "create-bucket {action}");
+    }
+    // No other role may change a lifecycle (the stack's own buckets get theirs from the stack).
+    for (id, r) in tpl["Resources"].as_object().unwrap() {
+        if r["Type"] != "AWS::IAM::Role" || id == "CreateBucketRole" {
+            continue;
+        }
+        for s in role_statements(&tpl, &params, id) {
+            for action in list(&s["Action"]) {
+                let s3_wildcard = action.starts_with("s3:") && action.contains('*');
+                assert!(
+                    action != "s3:PutLifecycleConfiguration" && !s3_wildcard,
+                    "{id} may {action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn source_bucket_template_grants_the_large_copy_roles_what_they_read() {
+    let tpl = template(&root().join("infra/source-bucket.yaml"));
+    let backup = backup_template();
+    let statements =
+        &tpl["Resources"]["SourceBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let mut params = vec![
+        ("BucketName", "lake-prod"),
+        (
+            "BatchOperationsRoleArn",
+            "arn:aws:iam::222222222222:role/lakevault-BatchOperationsRole-X",
+        ),
+        (
+            "InventoryBucketName",
+            "222222222222-lakevault-inventory-eu-west-1",
+        ),
+        ("BackupAccountId", "222222222222"),
+    ];
+    let sids = |rendered: &Value| -> Vec<String> {
+        rendered
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The defaults: no large-copy grant (a bucket without objects over 5 GiB needs none).
+    let plain = Render::new(&tpl, &params).eval(statements);
+    assert!(
+        !sids(&plain)
+            .iter()
+            .any(|s| s.starts_with("LakevaultLargeCopy")),
+        "{plain}"
+    );
+
+    let (plan, copy) = (
+        "arn:aws:iam::222222222222:role/lakevault-PlanLargeCopyRole-X",
+        "arn:aws:iam::222222222222:role/lakevault-CopyPartsRole-X",
+    );
+    params.extend([("PlanLargeCopyRoleArn", plan), ("CopyPartsRoleArn", copy)]);
+    let rendered = Render::new(&tpl, &params).eval(statements);
+    assert_eq!(
+        sids(&rendered),
+        [
+            "DenyInsecureTransport",
+            onboard_source::STATEMENT_SID,
+            "LakevaultLargeCopyPlanRead",
+            "LakevaultLargeCopyPartsRead"
+        ]
+    );
+    let by_sid = |sid: &str| {
+        rendered
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid}"))
+            .clone()
+    };
+    // The source side of each role's own ReadSourceObjects: the same actions, on this bucket's
+    // objects, for that role alone (a cross-account read needs both sides to agree).
+    let backup_params = {
+        let mut p = REQUIRED.to_vec();
+        p.extend([
+            ("SourceBuckets", "lake-prod"),
+            ("BreakGlassRoleArns", "arn:aws:iam::222222222222:role/bg"),
+        ]);
+        p
+    };
+    let reads = |role: &str| -> BTreeSet<String> {
+        role_statements(&backup, &backup_params, role)
+            .into_iter()
+            .filter(|s| s["Sid"] == "ReadSourceObjects")
+            .flat_map(|s| list(&s["Action"]))
+            .collect()
+    };
+    for (sid, principal, role) in [
+        ("LakevaultLargeCopyPlanRead", plan, "PlanLargeCopyRole"),
+        ("LakevaultLargeCopyPartsRead", copy, "CopyPartsRole"),
+    ] {
+        let s = by_sid(sid);
+        assert_eq!(s["Effect"], "Allow", "{sid}");
+        assert_eq!(s["Principal"], json!({"AWS": principal}), "{sid}");
+        assert_eq!(s["Resource"], "arn:aws:s3:::lake-prod/*", "{sid}");
+        assert!(s["Condition"].is_null(), "{sid}");
+        let actions: BTreeSet<String> = list(&s["Action"]).into_iter().collect();
+        assert_eq!(actions, reads(role), "{sid} grants what {role} reads");
+        // The stack names the role in an output of the parameter's name.
+        assert_eq!(
+            backup["Outputs"][format!("{role}Arn")]["Value"],
+            json!({"Fn::GetAtt": [role, "Arn"]}),
+            "{role}"
+        );
+        assert!(
+            !tpl["Parameters"][format!("{role}Arn")].is_null(),
+            "source-bucket.yaml takes {role}Arn"
+        );
+    }
+    assert_eq!(
+        reads("PlanLargeCopyRole"),
+        BTreeSet::from(
+            [
+                "s3:GetObject",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersion",
+                "s3:GetObjectVersionTagging"
+            ]
+            .map(str::to_owned)
+        )
+    );
+    assert_eq!(
+        reads("CopyPartsRole"),
+        BTreeSet::from(["s3:GetObject", "s3:GetObjectVersion"].map(str::to_owned))
+    );
+    // complete-large-copy reads nothing of a source: no grant, no statement for it.
+    assert!(reads("CompleteLargeCopyRole").is_empty());
+    assert!(
+        !grants(&backup, &backup_params, "CompleteLargeCopyRole")
+            .iter()
+            .any(|(_, r)| r.starts_with("arn:aws:s3:::lake-prod")),
+        "complete-large-copy reads a source"
+    );
+    // With a restore target too, all of them side by side.
+    params.extend([
+        (
+            "RestoreBatchRoleArn",
+            "arn:aws:iam::222222222222:role/lakevault-RestoreBatchRole-X",
+        ),
+        (
+            "PlanRestoreRoleArn",
+            "arn:aws:iam::222222222222:role/lakevault-PlanRestoreRole-X",
+        ),
+        (
+            "VerifyRestoreRoleArn",
+            "arn:aws:iam::222222222222:role/lakevault-VerifyRestoreRole-X",
+        ),
+    ]);
+    assert_eq!(sids(&Render::new(&tpl, &params).eval(statements)).len(), 7);
 }
