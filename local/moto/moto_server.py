@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto_server for the local stack: the pinned moto, with two of its S3 faults mended.
+"""moto_server for the local stack: the pinned moto, with three of its S3 faults mended.
 
 Why: moto 5.2.5 evaluates a bucket policy's Deny statements for object requests without any
 request context, so every Deny *with a Condition* applies unconditionally. The snapshot bucket's
@@ -13,6 +13,12 @@ is always "All", the destination's encryption comes back empty and a single opti
 string. onboard-source compares the bucket's configuration with the one it wants, so a re-run is
 a no-op; against the unmended moto every re-run would see a difference. The mended read returns
 what was put, as S3 does.
+
+ListParts: moto 5.2.5 answers it with the root element `ListPartsResponse`; S3 (and the SDKs'
+model) says `ListPartsResult`, and the Rust SDK refuses any other root (an unhandled error with
+HTTP 200). plan-large-copy, copy-parts and complete-large-copy read an upload's parts with it (the
+parts are the truth of a resumable copy); the mended answer carries the same document under
+S3's root element.
 
 Step Functions (`--lambda-endpoint URL`, like Step Functions Local's flag of that name): moto 5.2.5 carries an
 executing Step Functions backend (the ASL interpreter ported from LocalStack), off by default. With the flag:
@@ -104,6 +110,24 @@ def _get_inventory(self):
 _PUT = {}
 S3Response._inventory_config_from_body = _inventory_config_from_body
 S3Response.get_bucket_inventory_configuration = _get_inventory
+
+
+_original_list_parts = S3Response.list_parts
+
+
+def _list_parts(self):
+    """moto's answer under S3's root element; the Content-Length follows the new body."""
+    status, headers, body = _original_list_parts(self)
+    as_bytes = body.encode() if isinstance(body, str) else body
+    as_bytes = as_bytes.replace(b"<ListPartsResponse", b"<ListPartsResult", 1)
+    as_bytes = as_bytes.replace(b"</ListPartsResponse>", b"</ListPartsResult>", 1)
+    for name in list(headers):
+        if name.lower() == "content-length":
+            headers[name] = str(len(as_bytes))
+    return status, headers, as_bytes
+
+
+S3Response.list_parts = _list_parts
 
 
 

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use complete_large_copy::CompleteLargeCopy;
 use copy_parts::{CopyParts, Settings};
 use kit::entry::invoke;
@@ -53,7 +54,7 @@ async fn complete(s3: &aws_sdk_s3::Client, event: Value) -> Result<Value, (Strin
 
 #[tokio::test]
 async fn the_copy_has_the_sources_bytes_metadata_and_tags_and_completing_twice_answers_the_same() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let rec = Recorder::default();
     let s3 = recorded_s3(&moto, &rec);
     let (src, snap) = buckets(&s3).await;
@@ -137,8 +138,53 @@ async fn the_copy_has_the_sources_bytes_metadata_and_tags_and_completing_twice_a
 }
 
 #[tokio::test]
+async fn a_source_with_a_crc64nvme_gets_a_copy_with_the_same_one() {
+    let moto = Moto::start_local_stack();
+    let s3 = moto.s3();
+    let (src, snap) = buckets(&s3).await;
+    let body = bytes(SIZE, 35);
+    let want_md5 = md5_hex(&body);
+    // The SDK's PutObject with CRC64NVME asked for (the default is a CRC32: the test above).
+    s3.put_object()
+        .bucket(&src)
+        .key(KEY)
+        .body(body.into())
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .send()
+        .await
+        .expect("PutObject");
+    let plan = plan(&s3, plan_event(&src, KEY, &snap)).await;
+    assert_eq!(
+        plan["source_checksum"]["algorithm"],
+        json!("CRC64NVME"),
+        "{plan}"
+    );
+    assert_eq!(plan["checksum_algorithm"], json!("CRC64NVME"));
+    let mut event = plan.clone();
+    event["cursor"] = copy_all(&s3, &plan).await;
+    let out = complete(&s3, event).await.unwrap();
+    // moto computes the completed copy's CRC64NVME itself (with awscrt, requirements.txt).
+    assert_eq!(out["checksum_check"], json!("equal"), "{out}");
+    // Read back with the SDK's response checksum validation on.
+    let got = s3
+        .get_object()
+        .bucket(&snap)
+        .key(KEY)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("GetObject");
+    assert_eq!(
+        got.checksum_crc64_nvme(),
+        plan["source_checksum"]["value"].as_str()
+    );
+    let copied = got.body.collect().await.expect("the body").into_bytes();
+    assert_eq!(md5_hex(&copied), want_md5, "the copy's bytes");
+}
+
+#[tokio::test]
 async fn a_source_changed_mid_copy_ends_with_the_upload_aborted_and_the_abort_is_idempotent() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     put_source(&s3, &src, KEY, bytes(SIZE, 32)).await;
@@ -198,7 +244,7 @@ async fn a_source_changed_mid_copy_ends_with_the_upload_aborted_and_the_abort_is
 
 #[tokio::test]
 async fn the_binary_completes_and_aborts() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     put_source(&s3, &src, KEY, bytes(SIZE, 34)).await;

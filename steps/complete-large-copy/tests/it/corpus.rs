@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{self, KEY, MIB, Moto, buckets, bytes, plan, plan_event, put_source};
 
 struct World {
-    /// The runner's moto (the harness's type); the step runs against `mended`.
-    idle: harness::Moto,
-    mended: Moto,
+    moto: Moto,
     step: CompleteLargeCopy,
     base: Value,
     snapshot: String,
@@ -30,8 +28,8 @@ impl corpus::World for World {
         "Outcome",
     ];
 
-    fn moto(&self) -> &harness::Moto {
-        &self.idle
+    fn moto(&self) -> &Moto {
+        &self.moto
     }
     fn step(&self) -> &CompleteLargeCopy {
         &self.step
@@ -39,13 +37,10 @@ impl corpus::World for World {
     fn base(&self) -> &Value {
         &self.base
     }
-    fn env(&self) -> Vec<(String, String)> {
-        self.mended.env()
-    }
 
     /// The snapshot bucket's uploads and objects.
     async fn state(&self) -> Vec<String> {
-        let s3 = self.mended.s3();
+        let s3 = self.moto.s3();
         let mut state: Vec<String> = support::uploads(&s3, &self.snapshot)
             .await
             .into_iter()
@@ -70,8 +65,8 @@ impl corpus::World for World {
 
 /// A plan of 3 parts, all copied: the base event completes it.
 async fn world() -> World {
-    let mended = Moto::start();
-    let s3 = mended.s3();
+    let moto = Moto::start_local_stack();
+    let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     put_source(&s3, &src, KEY, bytes(11 * MIB, 41)).await;
     let base = plan(&s3, plan_event(&src, KEY, &snap)).await;
@@ -81,11 +76,10 @@ async fn world() -> World {
         .expect("copy-parts");
     assert_eq!(done["done"], json!(true));
     World {
-        idle: harness::Moto::start(),
         step: CompleteLargeCopy::new(s3),
         base,
         snapshot: snap,
-        mended,
+        moto,
     }
 }
 

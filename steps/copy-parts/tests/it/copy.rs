@@ -59,7 +59,7 @@ async fn listed(s3: &aws_sdk_s3::Client, plan: &Value) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_spent_budget_copies_one_wave_per_invocation_and_no_part_twice() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let rec = Recorder::default();
     let s3 = recorded_s3(&moto, &rec);
     let plan = planned(&s3, 11).await;
@@ -132,7 +132,7 @@ async fn a_spent_budget_copies_one_wave_per_invocation_and_no_part_twice() {
 
 #[tokio::test]
 async fn a_transient_fault_mid_way_is_resumed_without_copying_a_part_twice() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let plan = planned(&s3, 12).await;
     // The network fails from the 4th UploadPartCopy on (every SDK retry too).
@@ -168,7 +168,7 @@ async fn a_transient_fault_mid_way_is_resumed_without_copying_a_part_twice() {
 
 #[tokio::test]
 async fn a_source_changed_or_deleted_since_the_plan_is_source_changed() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let rec = Recorder::default();
     let s3 = recorded_s3(&moto, &rec);
     let plan = planned(&s3, 13).await;
@@ -205,7 +205,7 @@ async fn a_source_changed_or_deleted_since_the_plan_is_source_changed() {
 
 #[tokio::test]
 async fn an_upload_gone_is_upload_not_found_and_an_existing_copy_needs_no_request() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let rec = Recorder::default();
     let s3 = recorded_s3(&moto, &rec);
     let plan = planned(&s3, 15).await;
@@ -236,7 +236,7 @@ async fn an_upload_gone_is_upload_not_found_and_an_existing_copy_needs_no_reques
 
 #[tokio::test]
 async fn the_binary_copies_with_its_environment() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let plan = planned(&s3, 16).await;
     let bin = env!("CARGO_BIN_EXE_copy-parts");

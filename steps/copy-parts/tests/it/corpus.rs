@@ -13,9 +13,7 @@ use crate::copy::copier;
 use crate::support::{self, KEY, MIB, Moto, buckets, bytes, plan, plan_event, put_source};
 
 struct World {
-    /// The runner's moto (the harness's type); the step runs against `mended`.
-    idle: harness::Moto,
-    mended: Moto,
+    moto: Moto,
     step: CopyParts,
     base: Value,
     snapshot: String,
@@ -27,8 +25,8 @@ impl corpus::World for World {
     const BASE_WRITES: bool = true;
     const STEP_TYPES: &[&str] = &["Input", "Cursor", "CopyParts", "Settings"];
 
-    fn moto(&self) -> &harness::Moto {
-        &self.idle
+    fn moto(&self) -> &Moto {
+        &self.moto
     }
     fn step(&self) -> &CopyParts {
         &self.step
@@ -36,13 +34,10 @@ impl corpus::World for World {
     fn base(&self) -> &Value {
         &self.base
     }
-    fn env(&self) -> Vec<(String, String)> {
-        self.mended.env()
-    }
 
     /// The upload's parts, and every object of the snapshot bucket.
     async fn state(&self) -> Vec<String> {
-        let s3 = self.mended.s3();
+        let s3 = self.moto.s3();
         let mut state: Vec<String> = support::uploads(&s3, &self.snapshot)
             .await
             .into_iter()
@@ -63,17 +58,16 @@ impl corpus::World for World {
 }
 
 async fn world() -> World {
-    let mended = Moto::start();
-    let s3 = mended.s3();
+    let moto = Moto::start_local_stack();
+    let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     put_source(&s3, &src, KEY, bytes(11 * MIB, 21)).await;
     let base = plan(&s3, plan_event(&src, KEY, &snap)).await;
     World {
-        idle: harness::Moto::start(),
         step: copier(&s3, 4, Duration::from_secs(600)),
         base,
         snapshot: snap,
-        mended,
+        moto,
     }
 }
 

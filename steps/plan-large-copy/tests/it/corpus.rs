@@ -57,7 +57,7 @@ impl corpus::World for World {
 }
 
 async fn world() -> World {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     put_source(&s3, &src, "events/part-0.parquet", bytes(6 * MIB, 9)).await;

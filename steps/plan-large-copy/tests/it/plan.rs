@@ -18,7 +18,7 @@ const KMS: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56e
 
 #[tokio::test]
 async fn the_upload_carries_the_sources_metadata_and_tags_and_the_snapshots_settings() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let rec = Recorder::default();
     let s3 = recorded_s3(&moto, &rec);
     let (src, snap) = buckets(&s3).await;
@@ -90,7 +90,7 @@ async fn the_upload_carries_the_sources_metadata_and_tags_and_the_snapshots_sett
 
 #[tokio::test]
 async fn a_source_without_a_checksum_plans_none() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let rec = Recorder::default();
     let s3 = recorded_s3(&moto, &rec);
     let (src, snap) = buckets(&s3).await;
@@ -146,7 +146,7 @@ async fn copy_first_part(s3: &aws_sdk_s3::Client, plan: &Value) {
 
 #[tokio::test]
 async fn a_retry_carries_on_with_its_upload_and_parts_older_than_the_source_start_over() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let rec = Recorder::default();
     let s3 = recorded_s3(&moto, &rec);
     let (src, snap) = buckets(&s3).await;
@@ -180,7 +180,7 @@ async fn a_retry_carries_on_with_its_upload_and_parts_older_than_the_source_star
 
 #[tokio::test]
 async fn a_copy_already_in_the_snapshot_is_not_planned_again() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     let body = bytes(SIZE, 5);
@@ -206,7 +206,7 @@ async fn a_copy_already_in_the_snapshot_is_not_planned_again() {
 
 #[tokio::test]
 async fn missing_empty_and_archived_sources_are_named() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     let step = planner(&s3);
@@ -261,7 +261,7 @@ const MIB_6: usize = 6 * support::MIB;
 
 #[tokio::test]
 async fn the_binary_plans_with_its_environment_and_refuses_a_bad_setting() {
-    let moto = Moto::start();
+    let moto = Moto::start_local_stack();
     let s3 = moto.s3();
     let (src, snap) = buckets(&s3).await;
     put_source(&s3, &src, KEY, bytes(SIZE, 7)).await;

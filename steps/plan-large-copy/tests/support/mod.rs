@@ -7,17 +7,13 @@
 //! object of 26 MiB is copied in 6 parts without touching moto's own `S3_UPLOAD_PART_MIN_SIZE`
 //! (the harness starts moto with the test's environment and offers no per-server variable).
 //!
-//! **moto's ListParts.** moto 5.2.5 answers ListParts with the root element `ListPartsResponse`;
-//! the Rust SDK wants `ListPartsResult` and fails the call (an unhandled error with HTTP 200).
-//! [`Moto`] is the local stack's moto (`local/moto/moto_server.py`, what
-//! `harness::Moto::start_local_stack` runs) with that one answer mended, until the local stack
-//! mends it itself; then `Moto` becomes `harness::Moto` and `Moto::start` its
-//! `start_local_stack`.
+//! [`Moto`] is the harness's; the tests start the local stack's
+//! (`Moto::start_local_stack`, `local/moto/moto_server.py`), which mends moto's ListParts answer
+//! (moto 5.2.5 names its root element `ListPartsResponse`, the Rust SDK wants `ListPartsResult`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_sdk_s3::types::{Tag, Tagging};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -27,9 +23,9 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+pub(crate) use harness::Moto;
 use harness::unique_bucket;
 use md5::{Digest, Md5};
-use moto_launcher::{MotoCommand, MotoServer};
 use plan_large_copy::{PlanLargeCopy, Settings};
 use serde_json::{Value, json};
 
@@ -45,74 +41,6 @@ pub(crate) const KEY: &str = "events/date=2021-03-31/part 0+1 100% é.parquet";
 pub(crate) const METADATA: [(&str, &str); 2] = [("table", "sales"), ("writer", "spark 3.5")];
 /// The source's tags.
 pub(crate) const TAGS: [(&str, &str); 2] = [("team", "data eng"), ("a+b", "c/d=e")];
-
-/// The launcher [`Moto`] runs as `local/moto/moto_server.py` of a temporary root: it mends
-/// ListParts' root element, then runs the local stack's own wrapper (`{real}`) as its `main`.
-const LAUNCHER: &str = r#"
-import runpy, sys
-from moto.s3.responses import S3Response
-
-_list_parts = S3Response.list_parts
-
-
-def _list_parts_result(self):
-    status, headers, body = _list_parts(self)
-    as_bytes = body.encode() if isinstance(body, str) else body
-    as_bytes = as_bytes.replace(b"<ListPartsResponse", b"<ListPartsResult", 1)
-    as_bytes = as_bytes.replace(b"</ListPartsResponse>", b"</ListPartsResult>", 1)
-    for k in list(headers):
-        if k.lower() == "content-length":
-            headers[k] = str(len(as_bytes))
-    return status, headers, as_bytes
-
-
-S3Response.list_parts = _list_parts_result
-sys.argv = [REAL] + sys.argv[1:]
-runpy.run_path(REAL, run_name="__main__")
-"#;
-
-/// The local stack's moto with ListParts mended (see the module's note), stopped on drop.
-pub(crate) struct Moto {
-    server: MotoServer,
-    _root: tempfile::TempDir,
-}
-
-impl Moto {
-    /// Starts it on a free port.
-    pub(crate) fn start() -> Self {
-        let workspace = harness::workspace_root();
-        let real = workspace.join("local/moto/moto_server.py");
-        let root = tempfile::tempdir().expect("a temporary directory");
-        let dir = root.path().join("local/moto");
-        std::fs::create_dir_all(&dir).expect("the launcher's directory");
-        let code = format!(
-            "REAL = {:?}\n{LAUNCHER}",
-            real.to_str().expect("a UTF-8 workspace path")
-        );
-        std::fs::write(dir.join("moto_server.py"), code).expect("the launcher");
-        let cmd = MotoCommand::local_stack(MotoCommand::venv_python(&workspace), root.path());
-        let server = MotoServer::start_blocking(&cmd).unwrap_or_else(|e| panic!("{e}"));
-        Self {
-            server,
-            _root: root,
-        }
-    }
-
-    /// An SDK config for moto's default account.
-    pub(crate) fn sdk_config(&self) -> SdkConfig {
-        self.server.sdk_config()
-    }
-
-    /// An S3 client (path style).
-    pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
-        kit::clients::s3(&self.sdk_config())
-    }
-
-    /// The environment that points a step binary at it.
-    pub(crate) fn env(&self) -> Vec<(String, String)> {
-        self.server.env()
-    }
-}
 
 /// One request a client sent.
 #[derive(Debug, Clone)]
@@ -276,27 +204,10 @@ pub(crate) fn md5_hex(b: &[u8]) -> String {
     hex::encode(Md5::digest(b))
 }
 
-/// Hex MD5 of an object's bytes, read back. Without the SDK's response checksum validation:
-/// moto 5.2.5 without `awscrt` (the project's venv) computes a completed upload's "CRC64NVME"
-/// as a CRC32, which the SDK would refuse; the MD5 here is the check.
+/// Hex MD5 of an object's bytes, read back with the SDK's response checksum validation (the
+/// local stack's moto computes CRC64NVME with `awscrt`, so a completed copy's checksum is right).
 pub(crate) async fn object_md5(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        s3.config()
-            .to_builder()
-            .response_checksum_validation(
-                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-            )
-            .build(),
-    );
-    let o = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .expect("GetObject");
-    let body = o.body.collect().await.expect("the body").into_bytes();
-    md5_hex(&body)
+    md5_hex(&harness::get_object(s3, bucket, key).await)
 }
 
 /// A source bucket and an Object Lock snapshot bucket (versioned), both new.
