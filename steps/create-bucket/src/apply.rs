@@ -3,11 +3,12 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, DefaultRetention,
-    ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRule, ObjectOwnership, OwnershipControls,
-    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
+    BucketVersioningStatus, CreateBucketConfiguration, DefaultRetention, ExpirationStatus,
+    LifecycleRule, LifecycleRuleFilter, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRule,
+    ObjectOwnership, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use kit::AwsFailure;
 
@@ -180,6 +181,41 @@ pub(crate) async fn apply(
                 s3.put_object_lock_configuration()
                     .bucket(bucket)
                     .object_lock_configuration(conf.build())
+                    .send()
+                    .await,
+            )?;
+        }
+        Setting::Lifecycle => {
+            // PutBucketLifecycleConfiguration replaces the whole configuration: keep every rule
+            // (and the transition size) others put there, add lakevault's.
+            let seen = seen.lifecycle.clone().unwrap_or_default();
+            let want = &want.abort_incomplete_uploads;
+            let days = i32::try_from(want.days_after_initiation).unwrap_or(i32::MAX);
+            let ours = LifecycleRule::builder()
+                .id(&want.rule_id)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .status(ExpirationStatus::Enabled)
+                .abort_incomplete_multipart_upload(
+                    AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(days)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| build_err("LifecycleRule", e))?;
+            let mut rules = seen.rules;
+            rules.push(ours);
+            let conf = BucketLifecycleConfiguration::builder()
+                .set_rules(Some(rules))
+                .build()
+                .map_err(|e| build_err("BucketLifecycleConfiguration", e))?;
+            call(
+                "PutBucketLifecycleConfiguration",
+                s3.put_bucket_lifecycle_configuration()
+                    .bucket(bucket)
+                    .lifecycle_configuration(conf)
+                    .set_transition_default_minimum_object_size(
+                        seen.transition_default_minimum_object_size,
+                    )
                     .send()
                     .await,
             )?;

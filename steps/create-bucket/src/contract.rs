@@ -25,6 +25,14 @@ pub const TOOL: &str = "lakevault";
 /// Longest accepted default retention: 100 years. Anything longer is a typo, and a COMPLIANCE
 /// retention cannot be shortened by anyone.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// Id of the lifecycle rule that aborts the multipart uploads left incomplete in a snapshot bucket.
+pub const ABORT_UPLOADS_RULE_ID: &str = "lakevault-abort-incomplete-uploads";
+
+/// Days after its initiation an incomplete multipart upload is aborted (its parts deleted): long
+/// enough for a large copy redriven days later to carry on with its parts, short enough to bound
+/// what orphaned parts of a failed copy cost (see the README's "Lifecycle").
+pub const ABORT_UPLOADS_AFTER_DAYS: u32 = 7;
+
 /// Most break-glass roles accepted (keeps the policy far below its 20 KB limit).
 pub const MAX_BREAK_GLASS_ROLES: usize = 20;
 
@@ -99,18 +107,21 @@ pub enum Setting {
     Versioning,
     /// Object Lock enabled, with the default retention if configured.
     ObjectLock,
+    /// The lifecycle rule that aborts incomplete multipart uploads (other rules are kept).
+    Lifecycle,
     /// The lock-down bucket policy (always last: it refuses later changes).
     Policy,
 }
 
 /// Every setting, in the order they are applied.
-pub(crate) const ALL_SETTINGS: [Setting; 7] = [
+pub(crate) const ALL_SETTINGS: [Setting; 8] = [
     Setting::Tags,
     Setting::PublicAccessBlock,
     Setting::ObjectOwnership,
     Setting::Encryption,
     Setting::Versioning,
     Setting::ObjectLock,
+    Setting::Lifecycle,
     Setting::Policy,
 ];
 
@@ -147,6 +158,17 @@ pub struct ObjectLock {
     pub default_retention: Option<Retention>,
 }
 
+/// The lifecycle rule that aborts incomplete multipart uploads: a backstop, so the parts of a
+/// large copy that failed and was never aborted are not billed for ever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AbortIncompleteUploads {
+    /// The rule's id, `lakevault-abort-incomplete-uploads`; a rule of that id in place is left
+    /// as it is.
+    pub rule_id: String,
+    /// Days after initiation an incomplete upload is aborted (the whole bucket: empty prefix).
+    pub days_after_initiation: u32,
+}
+
 /// The settings of the snapshot bucket, as applied and verified.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Settings {
@@ -160,6 +182,8 @@ pub struct Settings {
     pub versioning: String,
     /// Object Lock.
     pub object_lock: ObjectLock,
+    /// The lifecycle rule lakevault adds (other lifecycle rules on the bucket are kept).
+    pub abort_incomplete_uploads: AbortIncompleteUploads,
     /// The tags lakevault sets (other tags on the bucket are kept).
     pub tags: BTreeMap<String, String>,
     /// The roles exempt from the policy's denials, sorted.
@@ -319,7 +343,7 @@ pub struct Difference {
     /// The setting: the input field that chooses it (`retention`, `kms_key_arn`,
     /// `break_glass_role_arns`), or, for what every input sets alike, the managed setting
     /// (`tags`, `public_access_block`, `object_ownership`, `encryption`, `versioning`,
-    /// `object_lock`, `policy`).
+    /// `object_lock`, `lifecycle`, `policy`).
     pub name: &'static str,
     /// Whether the input chooses this setting (a re-run with the bucket's value converges);
     /// otherwise the bucket was changed outside lakevault.

@@ -13,9 +13,10 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
 
 pub use contract::{
-    BlockPublicAccess, ConfigError, Conflict, CreateBucketError, CreateBucketInput,
-    CreateBucketOutput, Difference, Encryption, MAX_BREAK_GLASS_ROLES, MAX_RETENTION_DAYS,
-    ObjectLock, Retention, RetentionMode, Setting, Settings, TAG_DATE, TAG_SOURCE, TAG_TOOL, TOOL,
+    ABORT_UPLOADS_AFTER_DAYS, ABORT_UPLOADS_RULE_ID, AbortIncompleteUploads, BlockPublicAccess,
+    ConfigError, Conflict, CreateBucketError, CreateBucketInput, CreateBucketOutput, Difference,
+    Encryption, MAX_BREAK_GLASS_ROLES, MAX_RETENTION_DAYS, ObjectLock, Retention, RetentionMode,
+    Setting, Settings, TAG_DATE, TAG_SOURCE, TAG_TOOL, TOOL,
 };
 pub use observe::versioning_status;
 

@@ -8,8 +8,9 @@ use kit::validate::{self, ArnKind, Partition};
 use kit::{Day, InvalidInput};
 
 use crate::contract::{
-    BlockPublicAccess, CreateBucketInput, Encryption, MAX_BREAK_GLASS_ROLES, MAX_RETENTION_DAYS,
-    ObjectLock, Settings, TAG_DATE, TAG_SOURCE, TAG_TOOL, TOOL,
+    ABORT_UPLOADS_AFTER_DAYS, ABORT_UPLOADS_RULE_ID, AbortIncompleteUploads, BlockPublicAccess,
+    CreateBucketInput, Encryption, MAX_BREAK_GLASS_ROLES, MAX_RETENTION_DAYS, ObjectLock, Settings,
+    TAG_DATE, TAG_SOURCE, TAG_TOOL, TOOL,
 };
 use crate::{naming, policy};
 
@@ -120,6 +121,10 @@ pub fn plan(input: &CreateBucketInput, default_region: Option<&str>) -> Result<P
         object_lock: ObjectLock {
             enabled: true,
             default_retention: input.retention,
+        },
+        abort_incomplete_uploads: AbortIncompleteUploads {
+            rule_id: ABORT_UPLOADS_RULE_ID.to_owned(),
+            days_after_initiation: ABORT_UPLOADS_AFTER_DAYS,
         },
         tags,
         policy: policy::lockdown_policy(&arn, &roles),

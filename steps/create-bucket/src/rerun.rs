@@ -81,6 +81,9 @@ fn is_absent(setting: Setting, seen: &Observed, want: &Settings) -> bool {
             .object_lock
             .as_ref()
             .is_none_or(|l| LockRetention::of(l) == LockRetention::None),
+        // A rule of lakevault's id in place matches whatever it says, so a bucket without it
+        // lacks it: completed before the policy, a conflict once the policy is in place.
+        Setting::Lifecycle => true,
         Setting::Policy => seen.policy.is_none(),
     }
 }
@@ -201,6 +204,23 @@ fn describe(setting: Setting, plan: &Plan, seen: &Observed) -> Vec<Difference> {
                 ));
             }
             out
+        }
+        Setting::Lifecycle => {
+            let others = seen.lifecycle.as_ref().map_or(0, |l| l.rules.len());
+            let rule = &want.abort_incomplete_uploads;
+            vec![outside(
+                "lifecycle",
+                match others {
+                    0 => "no lifecycle rule".to_owned(),
+                    1 => format!("1 lifecycle rule, not {}", quote(&rule.rule_id)),
+                    n => format!("{n} lifecycle rules, none {}", quote(&rule.rule_id)),
+                },
+                format!(
+                    "rule {} (abort incomplete multipart uploads {} days after initiation)",
+                    quote(&rule.rule_id),
+                    rule.days_after_initiation
+                ),
+            )]
         }
         Setting::Policy => describe_policy(plan, seen.policy.as_ref()),
     }
@@ -366,7 +386,8 @@ impl std::fmt::Display for LockRetention {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{BlockPublicAccess, RetentionMode};
+    use crate::contract::{ABORT_UPLOADS_RULE_ID, BlockPublicAccess, RetentionMode};
+    use crate::observe::ObservedLifecycle;
     use crate::plan::plan;
     use crate::plan::tests::input;
 
@@ -392,9 +413,60 @@ mod tests {
                     .map(|r| i32::try_from(r.days).unwrap()),
                 years: None,
             }),
+            lifecycle: Some(lifecycle_with(&[&w.abort_incomplete_uploads.rule_id])),
             tags: w.tags.clone(),
             policy: Some(w.policy.clone()),
         }
+    }
+
+    /// A lifecycle configuration of rules with these ids (each aborting uploads after a day).
+    fn lifecycle_with(ids: &[&str]) -> ObservedLifecycle {
+        use aws_sdk_s3::types::{AbortIncompleteMultipartUpload, ExpirationStatus, LifecycleRule};
+        ObservedLifecycle {
+            rules: ids
+                .iter()
+                .map(|id| {
+                    LifecycleRule::builder()
+                        .id(*id)
+                        .status(ExpirationStatus::Enabled)
+                        .abort_incomplete_multipart_upload(
+                            AbortIncompleteMultipartUpload::builder()
+                                .days_after_initiation(1)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+            transition_default_minimum_object_size: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_lifecycle_rule_is_completed_before_the_policy_and_a_conflict_after() {
+        let p = governance_35();
+        let mut seen = finished(&p);
+        seen.lifecycle = Some(lifecycle_with(&["expire-logs"]));
+        let d = conflicts(&p, &seen);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].name, d[0].from_input), ("lifecycle", false));
+        assert_eq!(
+            d[0].existing,
+            "1 lifecycle rule, not \"lakevault-abort-incomplete-uploads\""
+        );
+        assert!(d[0].requested.contains("7 days after initiation"), "{d:?}");
+        seen.lifecycle = None;
+        assert_eq!(conflicts(&p, &seen)[0].existing, "no lifecycle rule");
+        // Unfinished: completed, whatever other rules there are.
+        seen.policy = None;
+        assert!(conflicts(&p, &seen).is_empty());
+        assert_eq!(
+            seen.differences(&p.settings),
+            [Setting::Lifecycle, Setting::Policy]
+        );
+        // lakevault's rule among others, whatever it says, is in place.
+        seen.lifecycle = Some(lifecycle_with(&["expire-logs", ABORT_UPLOADS_RULE_ID]));
+        assert_eq!(seen.differences(&p.settings), [Setting::Policy]);
     }
 
     fn governance_35() -> Plan {

@@ -1,10 +1,12 @@
 //! create-bucket against a real moto server: every setting through the read APIs, re-runs,
-//! recovery of a half-configured bucket, conflicts, odd names, invalid input, the binary.
+//! recovery of a half-configured bucket, the lifecycle rule beside others, conflicts, odd names,
+//! invalid input, the binary.
 
 mod binary;
 mod conflict;
 mod corpus;
 mod create;
 mod input;
+mod lifecycle;
 mod rerun;
 mod support;

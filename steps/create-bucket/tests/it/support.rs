@@ -2,8 +2,9 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
-    ObjectLockRule,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, DefaultRetention,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+    ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
 };
 use create_bucket::{CreateBucket, CreateBucketError, CreateBucketOutput};
 use kit::Step;
@@ -144,6 +145,28 @@ pub(crate) async fn assert_locked_down(
     assert!(t.iter().any(|(k, _)| k == "source-bucket"), "{t:?}");
     assert!(t.iter().any(|(k, _)| k == "backup-date"), "{t:?}");
 
+    let rules = lifecycle_rules(s3, bucket).await;
+    let ours: Vec<&LifecycleRule> = rules
+        .iter()
+        .filter(|r| r.id() == Some(create_bucket::ABORT_UPLOADS_RULE_ID))
+        .collect();
+    assert_eq!(ours.len(), 1, "one abort rule: {rules:?}");
+    assert_eq!(ours[0].status(), &ExpirationStatus::Enabled);
+    assert_eq!(
+        ours[0]
+            .filter()
+            .and_then(|f| f.prefix())
+            .unwrap_or_default(),
+        "",
+        "the whole bucket"
+    );
+    assert_eq!(
+        ours[0]
+            .abort_incomplete_multipart_upload()
+            .and_then(|a| a.days_after_initiation()),
+        Some(7)
+    );
+
     let p = policy_of(s3, bucket).await.expect("a bucket policy");
     let arn = format!("arn:aws:s3:::{bucket}");
     let stmts = p["Statement"].as_array().unwrap();
@@ -190,8 +213,59 @@ pub(crate) async fn assert_locked_down(
 }
 
 /// The requests a re-run sends when it has nothing to write, on moto: `ListBuckets`,
-/// `HeadBucket` (moto's ListBuckets reports no `BucketRegion`) and the 7 setting reads.
-pub(crate) const READS_ONLY: usize = 9;
+/// `HeadBucket` (moto's ListBuckets reports no `BucketRegion`) and the 8 setting reads.
+pub(crate) const READS_ONLY: usize = 10;
+
+/// The bucket's lifecycle rules; none without a configuration.
+pub(crate) async fn lifecycle_rules(s3: &Client, bucket: &str) -> Vec<LifecycleRule> {
+    s3.get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .map(|l| l.rules().to_vec())
+        .unwrap_or_default()
+}
+
+/// Puts a lifecycle configuration of `rules` on `bucket` (replacing any).
+pub(crate) async fn put_lifecycle_rules(s3: &Client, bucket: &str, rules: Vec<LifecycleRule>) {
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .set_rules(Some(rules))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A rule someone else put on the bucket: expire objects under `prefix` after `days`.
+pub(crate) fn expiry_rule(id: &str, prefix: &str, days: i32) -> LifecycleRule {
+    LifecycleRule::builder()
+        .id(id)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+        .status(ExpirationStatus::Enabled)
+        .expiration(LifecycleExpiration::builder().days(days).build())
+        .build()
+        .unwrap()
+}
+
+/// lakevault's rule as a run puts it, aborting uploads after `days`.
+pub(crate) fn abort_rule(days: i32) -> LifecycleRule {
+    LifecycleRule::builder()
+        .id(create_bucket::ABORT_UPLOADS_RULE_ID)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .status(ExpirationStatus::Enabled)
+        .abort_incomplete_multipart_upload(
+            AbortIncompleteMultipartUpload::builder()
+                .days_after_initiation(days)
+                .build(),
+        )
+        .build()
+        .unwrap()
+}
 
 /// Every managed setting of a bucket, as S3's read APIs return it (`None`: not configured), to
 /// show that a refused run changed nothing.
@@ -202,6 +276,7 @@ pub(crate) struct Stored {
     encryption: Option<aws_sdk_s3::types::ServerSideEncryptionConfiguration>,
     versioning: Option<String>,
     object_lock: Option<aws_sdk_s3::types::ObjectLockConfiguration>,
+    lifecycle: Vec<LifecycleRule>,
     tags: Vec<(String, String)>,
     policy: Option<String>,
 }
@@ -245,6 +320,7 @@ pub(crate) async fn stored(s3: &Client, bucket: &str) -> Stored {
             .await
             .ok()
             .and_then(|o| o.object_lock_configuration().cloned()),
+        lifecycle: lifecycle_rules(s3, bucket).await,
         tags: tags(s3, bucket).await,
         policy: s3
             .get_bucket_policy()
