@@ -47,6 +47,7 @@ pub const FUNCTIONS: &[&str] = &[
     "copy-parts",
     "complete-large-copy",
     "verify-snapshot",
+    "catalog-snapshot",
     "notify",
     "plan-restore",
     "verify-restore",

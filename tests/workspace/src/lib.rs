@@ -44,6 +44,7 @@ pub fn steps() -> Vec<StepInfo> {
         info::<copy_parts::CopyParts>(),
         info::<complete_large_copy::CompleteLargeCopy>(),
         info::<verify_snapshot::VerifySnapshot>(),
+        info::<catalog_snapshot::CatalogSnapshot>(),
         info::<notify::Notify>(),
         info::<plan_restore::PlanRestore>(),
         info::<verify_restore::VerifyRestore>(),

@@ -695,6 +695,7 @@ const CHAIN: &[&str] = &[
     "AuditReport",
     "AnyLargeCopies?",
     "VerifySnapshot",
+    "CatalogSnapshot",
     "NotifyOutcome",
     "SourceDone",
 ];

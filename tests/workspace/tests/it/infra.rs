@@ -129,7 +129,7 @@ fn machines() -> Vec<(&'static str, &'static str, usize, Value)> {
         .expect("under statemachine/");
     vec![
         ("BackupStateMachine", "backup.asl.json", 1, definition()),
-        ("BackupSourceStateMachine", child, 11, source_definition()),
+        ("BackupSourceStateMachine", child, 12, source_definition()),
         (
             "RestoreStateMachine",
             "restore.asl.json",
@@ -139,9 +139,9 @@ fn machines() -> Vec<(&'static str, &'static str, usize, Value)> {
     ]
 }
 
-/// The functions the child state machine invokes: the seven backup steps and the four of the
+/// The functions the child state machine invokes: the eight backup steps and the four of the
 /// large copies (audit-report runs twice, once before and once after them).
-const BACKUP_FUNCTIONS: [&str; 11] = [
+const BACKUP_FUNCTIONS: [&str; 12] = [
     "LocateManifestFunction",
     "CreateBucketFunction",
     "SubmitJobFunction",
@@ -152,6 +152,7 @@ const BACKUP_FUNCTIONS: [&str; 11] = [
     "CopyPartsFunction",
     "CompleteLargeCopyFunction",
     "VerifySnapshotFunction",
+    "CatalogSnapshotFunction",
     "NotifyFunction",
 ];
 
@@ -439,8 +440,8 @@ fn every_step_package_is_a_function() {
     );
     assert_eq!(
         deployed.len(),
-        13,
-        "the seven backup steps, the two restore steps and the four large-copy steps: {deployed:?}"
+        14,
+        "the eight backup steps, the two restore steps and the four large-copy steps: {deployed:?}"
     );
 
     // The template side, for every function.
@@ -479,14 +480,14 @@ fn every_step_package_is_a_function() {
         assert_eq!(f["MemorySize"], 2048, "{step}");
         assert_eq!(f["Timeout"], 890, "{step}");
     }
-    // The large-copy steps: copy-parts runs to Lambda's limit (its budget, then the parts in
-    // flight), complete-large-copy waits for S3 to assemble thousands of parts, plan-large-copy
+    // The large-copy steps: copy-parts runs close to Lambda's limit (its budget, then the parts
+    // in flight), complete-large-copy waits for S3 to assemble thousands of parts, plan-large-copy
     // makes a few requests, list-large-copies reads one small CSV.
     for (id, memory, timeout) in [
         ("ListLargeCopiesFunction", 256, 110),
         ("PlanLargeCopyFunction", 256, 110),
-        ("CopyPartsFunction", 1024, 900),
-        ("CompleteLargeCopyFunction", 256, 900),
+        ("CopyPartsFunction", 1024, 890),
+        ("CompleteLargeCopyFunction", 256, 890),
     ] {
         let f = &tpl["Resources"][id]["Properties"];
         assert_eq!(f["MemorySize"], memory, "{id}");

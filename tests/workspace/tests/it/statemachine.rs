@@ -418,6 +418,7 @@ fn the_child_fails_at_its_task() {
             "CopyLargeObjects",
             "AuditLargeCopies",
             "VerifySnapshot",
+            "CatalogSnapshot",
             "NotifyOutcome",
             "SourceDone",
         ]
@@ -492,6 +493,7 @@ fn the_child_fails_at_its_task() {
         ("AbortBeforeFailing", "complete-large-copy"),
         ("AuditLargeCopies", "audit-report"),
         ("VerifySnapshot", "verify-snapshot"),
+        ("CatalogSnapshot", "catalog-snapshot"),
         ("NotifyOutcome", "notify"),
     ] {
         assert!(
@@ -782,6 +784,7 @@ fn every_placeholder_is_a_function_or_the_child() {
             &[
                 "AuditReportFunctionArn",
                 "AwaitJobFunctionArn",
+                "CatalogSnapshotFunctionArn",
                 "CompleteLargeCopyFunctionArn",
                 "CopyPartsFunctionArn",
                 "CreateBucketFunctionArn",
@@ -1403,6 +1406,14 @@ mod backup_run {
         write_stub(&bin, "await-job", &job);
         write_stub(&bin, "audit-report", &audit_record("lake-a"));
         write_stub(&bin, "verify-snapshot", &verification());
+        write_stub(
+            &bin,
+            "catalog-snapshot",
+            &json!({"entry": {"bucket": "lakevault-reports",
+                              "key": "reports/catalog/lake-a/2021-03-31.json"},
+                    "written": true, "good": true, "objects": 27, "bytes": 1000,
+                    "retain_until": "2021-05-05T00:00:00Z"}),
+        );
         // notify answers as the real one does: the state it was given (or found), the date.
         write_script(
             &bin,
@@ -1652,6 +1663,7 @@ mod backup_run {
                     "AuditReport",
                     "AnyLargeCopies?",
                     "VerifySnapshot",
+                    "CatalogSnapshot",
                     "NotifyOutcome",
                     "SourceDone",
                 ]
