@@ -16,6 +16,9 @@
 
 use std::fmt;
 
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+
 use crate::error::InvalidInput;
 
 /// The most characters of an offending value an error message quotes.
@@ -511,6 +514,60 @@ pub fn check_inventory_id(path: &str, id: &str) -> Result<(), InvalidInput> {
     }
 }
 
+/// The Object Lock modes a copy may be locked with.
+pub const OBJECT_LOCK_MODES: [&str; 2] = ["GOVERNANCE", "COMPLIANCE"];
+
+/// Checks a copy's Object Lock request, the fields `$.retain_until` (RFC 3339) and
+/// `$.object_lock_mode` (GOVERNANCE, the default, or COMPLIANCE): `None` without a retain-until
+/// date (a mode alone is refused: it would lock nothing), else the mode and the date. The date
+/// must be after `now`: a date in the past would leave the copies unprotected from the start (or
+/// be refused by S3 object by object), so the input is refused before any request. `locked`
+/// ends the message about a past date: what stays locked until then ("the copies stay locked").
+/// submit-job (the Batch Operations copy) and plan-large-copy (the copy in parts) check the same
+/// fields with it.
+pub fn check_object_lock(
+    retain_until: Option<&str>,
+    mode: Option<&str>,
+    now: DateTime,
+    locked: &str,
+) -> Result<Option<(String, DateTime)>, InvalidInput> {
+    let Some(t) = retain_until else {
+        if mode.is_some() {
+            return Err(InvalidInput::new(
+                "$.object_lock_mode",
+                "object_lock_mode needs retain_until",
+            ));
+        }
+        return Ok(None);
+    };
+    let when = DateTime::from_str(t, Format::DateTimeWithOffset).map_err(|_| {
+        InvalidInput::new(
+            "$.retain_until",
+            format!(
+                "{} is not an RFC 3339 timestamp such as 2021-04-30T00:00:00Z",
+                quote(t)
+            ),
+        )
+    })?;
+    if when.secs() <= now.secs() {
+        return Err(InvalidInput::new(
+            "$.retain_until",
+            format!(
+                "{} is not in the future; give the date until which {locked}",
+                quote(t)
+            ),
+        ));
+    }
+    let mode = mode.unwrap_or(OBJECT_LOCK_MODES[0]);
+    if !OBJECT_LOCK_MODES.contains(&mode) {
+        return Err(InvalidInput::new(
+            "$.object_lock_mode",
+            format!("{} must be GOVERNANCE or COMPLIANCE", quote(mode)),
+        ));
+    }
+    Ok(Some((mode.to_owned(), when)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -732,5 +789,37 @@ mod tests {
         assert!(check_inventory_id("$.i", "a b").is_err());
         assert!(check_account_id("$.a", "111122223333").is_ok());
         assert!(check_account_id("$.a", "11112222333a").is_err());
+    }
+
+    #[test]
+    fn object_lock_needs_a_future_date_and_a_known_mode() {
+        let now = DateTime::from_secs(1_617_000_000);
+        let check =
+            |t: Option<&str>, m: Option<&str>| check_object_lock(t, m, now, "it stays locked");
+        assert_eq!(check(None, None).unwrap(), None);
+        let (mode, when) = check(Some("2099-12-31T00:00:00Z"), None).unwrap().unwrap();
+        assert_eq!(mode, "GOVERNANCE");
+        assert!(when.secs() > now.secs());
+        let (mode, _) = check(Some("2099-12-31T00:00:00+02:00"), Some("COMPLIANCE"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(mode, "COMPLIANCE");
+        let e = check(None, Some("GOVERNANCE")).unwrap_err();
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("$.object_lock_mode", "object_lock_mode needs retain_until")
+        );
+        let e = check(Some("2021-03-29T06:40:00Z"), None).unwrap_err();
+        assert_eq!(e.path, "$.retain_until");
+        assert_eq!(
+            e.message,
+            "\"2021-03-29T06:40:00Z\" is not in the future; give the date until which it stays locked"
+        );
+        let e = check(Some("tomorrow"), None).unwrap_err();
+        assert_eq!(e.path, "$.retain_until");
+        assert!(e.message.contains("not an RFC 3339 timestamp"), "{e}");
+        let e = check(Some("2099-12-31T00:00:00Z"), Some("governance")).unwrap_err();
+        assert_eq!(e.path, "$.object_lock_mode");
+        assert_eq!(e.message, "\"governance\" must be GOVERNANCE or COMPLIANCE");
     }
 }

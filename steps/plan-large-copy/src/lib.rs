@@ -252,51 +252,12 @@ pub fn check_input(
             ),
         ));
     }
-    let lock = match &input.retain_until {
-        None => {
-            if input.object_lock_mode.is_some() {
-                return Err(InvalidInput::new(
-                    "$.object_lock_mode",
-                    "object_lock_mode needs retain_until",
-                ));
-            }
-            None
-        }
-        Some(t) => {
-            let when = DateTime::from_str(t, DateTimeFormat::DateTimeWithOffset).map_err(|_| {
-                InvalidInput::new(
-                    "$.retain_until",
-                    format!(
-                        "{} is not an RFC 3339 timestamp such as 2021-04-30T00:00:00Z",
-                        validate::quote(t)
-                    ),
-                )
-            })?;
-            if when.secs() <= now.secs() {
-                return Err(InvalidInput::new(
-                    "$.retain_until",
-                    format!(
-                        "{} is not in the future; give the date until which the copy stays locked",
-                        validate::quote(t)
-                    ),
-                ));
-            }
-            let mode = input
-                .object_lock_mode
-                .clone()
-                .unwrap_or_else(|| "GOVERNANCE".to_owned());
-            if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
-                return Err(InvalidInput::new(
-                    "$.object_lock_mode",
-                    format!(
-                        "{} must be GOVERNANCE or COMPLIANCE",
-                        validate::quote(&mode)
-                    ),
-                ));
-            }
-            Some((mode, when))
-        }
-    };
+    let lock = validate::check_object_lock(
+        input.retain_until.as_deref(),
+        input.object_lock_mode.as_deref(),
+        now,
+        "the copy stays locked",
+    )?;
     if let Some(arn) = &input.kms_key_arn {
         let key = validate::check_arn("$.kms_key_arn", arn, ArnKind::KmsKey)?;
         validate::check_partition_matches("$.kms_key_arn", "the KMS key", key.partition, region)?;

@@ -305,57 +305,12 @@ pub fn plan_at(input: &Input, now: DateTime) -> Result<Plan, InvalidInput> {
             ),
         ));
     }
-    let lock = match &input.retain_until {
-        None => {
-            if input.object_lock_mode.is_some() {
-                return Err(InvalidInput::new(
-                    "$.object_lock_mode",
-                    "object_lock_mode needs retain_until",
-                ));
-            }
-            None
-        }
-        Some(t) => {
-            let when = DateTime::from_str(
-                t,
-                aws_sdk_s3control::primitives::DateTimeFormat::DateTimeWithOffset,
-            )
-            .map_err(|_| {
-                InvalidInput::new(
-                    "$.retain_until",
-                    format!(
-                        "{} is not an RFC 3339 timestamp such as 2021-04-30T00:00:00Z",
-                        validate::quote(t)
-                    ),
-                )
-            })?;
-            // A date in the past would make copies unprotected from the start (or be refused by
-            // S3 task by task): say so now.
-            if when.secs() <= now.secs() {
-                return Err(InvalidInput::new(
-                    "$.retain_until",
-                    format!(
-                        "{} is not in the future; give the date until which the copies stay locked",
-                        validate::quote(t)
-                    ),
-                ));
-            }
-            let mode = input
-                .object_lock_mode
-                .clone()
-                .unwrap_or_else(|| "GOVERNANCE".to_owned());
-            if mode != "GOVERNANCE" && mode != "COMPLIANCE" {
-                return Err(InvalidInput::new(
-                    "$.object_lock_mode",
-                    format!(
-                        "{} must be GOVERNANCE or COMPLIANCE",
-                        validate::quote(&mode)
-                    ),
-                ));
-            }
-            Some((mode, when))
-        }
-    };
+    let lock = validate::check_object_lock(
+        input.retain_until.as_deref(),
+        input.object_lock_mode.as_deref(),
+        now,
+        "the copies stay locked",
+    )?;
     let manifest_format = match input.manifest.format.as_deref() {
         None | Some(ManifestFormat::INVENTORY) => ManifestFormat::Inventory,
         Some(ManifestFormat::CSV) => ManifestFormat::Csv,

@@ -10,12 +10,12 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
 use aws_sdk_s3::types::{ChecksumType, Part};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use aws_smithy_runtime_api::http::{Response, StatusCode};
-use aws_smithy_types::body::SdkBody;
 use complete_large_copy::CompleteLargeCopy;
 use kit::entry::invoke;
 use plan_large_copy::layout;
 use serde_json::{Value, json};
+
+use crate::support::xml_error;
 
 const SIZE: u64 = 26 << 20;
 const PART: u64 = 5 << 20;
@@ -28,14 +28,6 @@ fn plan() -> Value {
            "source_etag": "d41d8cd98f00b204e9800998ecf8427e-4",
            "source_checksum": {"algorithm": "CRC64NVME", "type": "FULL_OBJECT", "value": CRC},
            "checksum_algorithm": "CRC64NVME"})
-}
-
-fn xml_error(status: u16, code: &str) -> Response {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <Error><Code>{code}</Code><Message>mocked</Message><RequestId>1</RequestId></Error>"
-    );
-    Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
 }
 
 /// ListParts: all six parts, with their CRC64NVMEs.

@@ -7,11 +7,11 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_parts::ListPartsOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use aws_smithy_runtime_api::http::{Response, StatusCode};
-use aws_smithy_types::body::SdkBody;
 use copy_parts::{CopyParts, Settings};
 use kit::entry::invoke;
 use serde_json::{Value, json};
+
+use crate::support::xml_error;
 
 const ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e-4";
 
@@ -20,14 +20,6 @@ fn plan() -> Value {
            "snapshot_bucket": "lake-prod-31-mar-2021", "upload_id": "2~mocked",
            "already_copied": false, "size": 26 << 20, "part_size": 5 << 20, "parts": 6,
            "source_etag": ETAG})
-}
-
-fn xml_error(status: u16, code: &str) -> Response {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <Error><Code>{code}</Code><Message>mocked</Message><RequestId>1</RequestId></Error>"
-    );
-    Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
 }
 
 fn head() -> Rule {

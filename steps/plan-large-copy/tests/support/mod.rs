@@ -1,7 +1,7 @@
 //! Test support the three large-copy crates' tests share (plan-large-copy's, copy-parts' and
 //! complete-large-copy's `tests/it/main.rs` include this file): moto buckets with a source of
 //! several parts, a request recorder that can also fail one operation from its n-th request on,
-//! and digests.
+//! digests, and S3's error answers for mocked clients.
 //!
 //! Parts are 5 MiB (`LAKEVAULT_MIN_PART_BYTES` lowered to moto's default part minimum), so an
 //! object of 26 MiB is copied in 6 parts without touching moto's own `S3_UPLOAD_PART_MIN_SIZE`
@@ -22,6 +22,8 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 pub(crate) use harness::Moto;
 use harness::unique_bucket;
@@ -183,6 +185,16 @@ pub(crate) fn recorded_s3(moto: &Moto, recorder: &Recorder) -> aws_sdk_s3::Clien
         .interceptor(recorder.clone())
         .build();
     aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// An S3 error answer for a mocked client: `code` with HTTP `status` (copy-parts' and
+/// complete-large-copy's `errors` tests).
+pub(crate) fn xml_error(status: u16, code: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Error><Code>{code}</Code><Message>mocked</Message><RequestId>1</RequestId></Error>"
+    );
+    Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
 }
 
 /// `n` bytes of a deterministic pseudo-random sequence (every part differs from the others).
