@@ -1,4 +1,4 @@
-//! create-bucket (S3: ListBuckets, CreateBucket, the tags, seven setting reads, a put per
+//! create-bucket (S3: ListBuckets, CreateBucket, the tags, eight setting reads, a put per
 //! differing setting with the policy last, the seven reads again).
 
 use faults::{Fault, FaultEndpoint, Proxy, Request, Rule};

@@ -413,8 +413,8 @@ fn the_child_fails_at_its_task() {
             "AwaitJob",
             "JobFinished?",
             "AuditReport",
-            "AnyLargeCopies?",
             "ListLargeCopies",
+            "AnyLargeCopies?",
             "CopyLargeObjects",
             "AuditLargeCopies",
             "VerifySnapshot",
@@ -423,8 +423,10 @@ fn the_child_fails_at_its_task() {
             "SourceDone",
         ]
     );
-    // Without objects over 5 GiB the audit goes straight on to the verification.
-    assert_eq!(state(&d, "AnyLargeCopies?")["Default"], "VerifySnapshot");
+    // Without objects over 5 GiB (no items) the Map is skipped: on to the verification.
+    let any = state(&d, "AnyLargeCopies?");
+    assert_eq!(any["Choices"][0]["Variable"], "$.large.count");
+    assert_eq!(any["Default"], "VerifySnapshot");
     let states = all_states(&d);
     // No Catch outside the large-copy Map: a step failing for good fails the execution at that
     // Task, where a redrive resumes. Outside the Map the only Fail state is polling running out,
@@ -442,7 +444,7 @@ fn the_child_fails_at_its_task() {
         .filter(|(_, s)| s["Type"] == "Fail")
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(fails, ["JobPollingExhausted", "LargeCopyFailed"]);
+    assert_eq!(fails, ["LargeCopyFailed", "JobPollingExhausted"]);
     let fail = state(&d, "JobPollingExhausted");
     assert_eq!(fail["Error"], "JobPollingExhausted");
     assert!(
@@ -1310,7 +1312,7 @@ mod backup_run {
             "tasks": {"total": 27, "succeeded": 27, "failed": 0, "unparsed": 0},
             "failures": {"oversize": empty, "source_missing": empty, "access_denied": empty,
                          "transient": empty, "other": empty},
-            "failure_classes": [], "findings": [],
+            "failure_classes": [], "oversize_manifest": null, "findings": [],
             "record": {"bucket": "lakevault-reports", "key": "reports/job-job-1/lakevault-audit.json"},
         })
     }
@@ -1406,6 +1408,11 @@ mod backup_run {
         write_stub(&bin, "await-job", &job);
         write_stub(&bin, "audit-report", &audit_record("lake-a"));
         write_stub(&bin, "verify-snapshot", &verification());
+        write_stub(
+            &bin,
+            "list-large-copies",
+            &json!({"items": [], "count": 0, "objects": 0, "truncated": false, "not_listed": 0}),
+        );
         write_stub(
             &bin,
             "catalog-snapshot",
@@ -1661,6 +1668,7 @@ mod backup_run {
                     "AwaitJob",
                     "JobFinished?",
                     "AuditReport",
+                    "ListLargeCopies",
                     "AnyLargeCopies?",
                     "VerifySnapshot",
                     "CatalogSnapshot",
@@ -1959,7 +1967,7 @@ copy_etag:'5f1c0e3c4d2a9b8e7f6a5b4c3d2e1f00-3',copy_version_id:'v-1',checksum_ch
             assert_eq!(r["audit"]["verdict"], "complete", "{r}");
             let child = run.child_events(r["child_execution_arn"].as_str().unwrap());
             let states = entered(&child);
-            for s in ["ListLargeCopies", "CopyLargeObjects", "AuditLargeCopies"] {
+            for s in ["CopyLargeObjects", "AuditLargeCopies"] {
                 assert!(states.iter().any(|e| e == s), "{s} not entered: {states:?}");
             }
         }
