@@ -267,10 +267,12 @@ pub fn audit_message(
 ) -> Message {
     let head = format!("lakevault: {src} {date}");
     let t = &a.tasks;
+    // Objects over 5 GiB are copied after the job, in parts: they count as backed up.
+    let copied_in_parts = a.large_copies.as_ref().map_or(0, |l| l.copied);
     let subject = match a.verdict {
         Verdict::Complete => format!(
             "{head} backed up - {} objects, complete",
-            thousands(t.succeeded)
+            thousands(t.succeeded + copied_in_parts)
         ),
         Verdict::Incomplete => {
             let classes: Vec<String> = a
@@ -335,14 +337,33 @@ pub fn audit_message(
             b.push('\n');
         }
     }
-    if let Some(m) = &a.oversize_manifest {
-        let _ = writeln!(
-            b,
-            "\nOversize objects (over 5 GiB, need a multipart copy): {} listed in s3://{}/{}",
-            thousands(m.objects),
-            m.bucket,
-            m.key
-        );
+    match (&a.oversize_manifest, &a.large_copies) {
+        (Some(m), Some(l)) => {
+            let _ = writeln!(
+                b,
+                "\nOversize objects (over 5 GiB, copied in parts after the job): {} listed in s3://{}/{}; {} copied, {} not copied{}",
+                thousands(m.objects),
+                m.bucket,
+                m.key,
+                thousands(l.copied),
+                thousands(l.failed),
+                if l.truncated {
+                    format!(", {} not listed for copying", thousands(l.not_listed))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        (Some(m), None) => {
+            let _ = writeln!(
+                b,
+                "\nOversize objects (over 5 GiB, need a multipart copy): {} listed in s3://{}/{}",
+                thousands(m.objects),
+                m.bucket,
+                m.key
+            );
+        }
+        (None, _) => {}
     }
     if !a.findings.is_empty() {
         let _ = writeln!(b, "\nFindings:");
@@ -877,6 +898,46 @@ mod tests {
         .unwrap();
         let m = message_for(&input).unwrap();
         assert!(m.subject.ends_with("FAILED at AwaitJob: States.Timeout"));
+    }
+
+    #[test]
+    fn objects_copied_in_parts_count_as_backed_up() {
+        let empty = serde_json::json!({"count": 0, "sample_keys": [], "error_codes": {}});
+        let input: NotifyInput = serde_json::from_value(serde_json::json!({
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:t",
+            "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+            "audit": {
+                "source_bucket": "lake-prod", "backup_date": "2021-03-31",
+                "snapshot_bucket": "lake-prod-31-mar-2021", "job_id": "job-1",
+                "verdict": "complete", "job_status": "Complete", "report": null,
+                "tasks": {"total": 28, "succeeded": 27, "failed": 1, "unparsed": 0},
+                "failures": {"oversize": {"count": 1, "sample_keys": ["big.parquet"],
+                                          "error_codes": {"InvalidRequest": 1}},
+                             "source_missing": empty, "access_denied": empty,
+                             "transient": empty, "other": empty},
+                "failure_classes": ["oversize"],
+                "oversize_manifest": {"bucket": "reports", "key": "r/job-job-1/lakevault-oversize.csv",
+                                      "arn": "arn:aws:s3:::reports/r/job-job-1/lakevault-oversize.csv",
+                                      "etag": "e", "objects": 1},
+                "large_copies": {"covers_oversize": true, "copied": 1, "failed": 0,
+                                 "bytes_copied": 6442450944_u64, "missing": 0, "unexpected": 0,
+                                 "truncated": false, "not_listed": 0, "entries": [], "more_entries": 0},
+                "findings": [],
+                "record": {"bucket": "reports", "key": "r/job-job-1/lakevault-audit.json"},
+            },
+        }))
+        .unwrap();
+        let m = message_for(&input).unwrap();
+        assert_eq!(
+            m.subject,
+            "lakevault: lake-prod 2021-03-31 backed up - 28 objects, complete"
+        );
+        assert!(
+            m.body.contains("copied in parts after the job): 1 listed in s3://reports/r/job-job-1/lakevault-oversize.csv; 1 copied, 0 not copied"),
+            "{}",
+            m.body
+        );
+        assert!(!m.body.contains("need a multipart copy"), "{}", m.body);
     }
 
     fn notify_input(extra: serde_json::Value) -> NotifyInput {
