@@ -1041,17 +1041,18 @@ async fn an_object_over_the_copy_limit_is_copied_in_parts_and_the_backup_is_comp
     assert_eq!(copied.len(), 5, "{copied:?}");
     // The copy is the source, byte for byte, with its metadata.
     assert_eq!(w.get(&snapshot, big).await, w.get(&src, big).await);
-    let head = w
-        .s3
-        .head_object()
-        .bucket(&snapshot)
-        .key(big)
-        .send()
-        .await
-        .unwrap();
+    let head =
+        w.s3.head_object()
+            .bucket(&snapshot)
+            .key(big)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(head.content_type(), Some("application/octet-stream"));
     assert_eq!(
-        head.metadata().and_then(|m| m.get("writer")).map(String::as_str),
+        head.metadata()
+            .and_then(|m| m.get("writer"))
+            .map(String::as_str),
         Some("e2e")
     );
     // One plan, parts in as many copy-parts invocations as the budget needed, one completion,
@@ -1070,13 +1071,12 @@ async fn an_object_over_the_copy_limit_is_copied_in_parts_and_the_backup_is_comp
     assert_eq!(completes.len(), 1);
     assert_eq!(completes[0].response["outcome"], "copied");
     assert_eq!(completes[0].response["parts"], 3);
-    let uploads = w
-        .s3
-        .list_multipart_uploads()
-        .bucket(&snapshot)
-        .send()
-        .await
-        .unwrap();
+    let uploads =
+        w.s3.list_multipart_uploads()
+            .bucket(&snapshot)
+            .send()
+            .await
+            .unwrap();
     assert!(uploads.uploads().is_empty(), "{uploads:?}");
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 1);
