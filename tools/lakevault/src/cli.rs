@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 
 use crate::error::{CommandError, message_of_cause};
 use crate::follow::{Finished, Status};
+use crate::listing::Report;
 use crate::progress::Reporter;
 use crate::request::{
     Named, ReportLocation, RestoreRequest, Settings, SettingsFile, VersionChoice,
 };
-use crate::{aws, local, plan, render};
+use crate::{aws, catalog, keep, local, plan, render};
 
 /// lakevault's operator command.
 #[derive(Debug, Parser)]
@@ -37,8 +38,22 @@ pub enum Command {
         130 interrupted (on AWS the execution goes on). See tools/lakevault/README.md."
     )]
     Restore(Box<RestoreArgs>),
-    /// Lists the snapshot buckets these credentials can see (`<source>-<dd-mmm-yyyy>`).
+    /// Lists the snapshots the catalog records (in the report bucket), as `restic snapshots`
+    /// does: per source and date the verdict, size, restorable tables, Object Lock and, with a
+    /// keep policy, what the policy keeps; the totals and the monthly storage cost.
+    #[command(
+        after_help = "Exit status: 0 listed; 2 usage (a flag or the settings file); 3 S3 could \
+        not be reached or refused. See tools/lakevault/README.md."
+    )]
     Snapshots(SnapshotsArgs),
+    /// Shows what a keep policy keeps and removes, as `restic forget --dry-run` does: per
+    /// source the snapshots kept with the reasons, the ones whose lock lapsed (expiring now) and
+    /// the ones Object Lock still holds. Only --dry-run: pruning is the prune-snapshots step's.
+    #[command(
+        after_help = "Exit status: 0 planned; 2 usage (no policy, no --dry-run, a flag or the \
+        settings file); 3 S3 could not be reached or refused. See tools/lakevault/README.md."
+    )]
+    Forget(ForgetArgs),
 }
 
 /// `restore`'s flags.
@@ -120,15 +135,141 @@ pub struct RestoreArgs {
     pub refresh_secs: Option<f64>,
 }
 
+/// The flags `snapshots` and `forget` share: where the catalog is, which source, the policy,
+/// the prices, the clock.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Only the snapshots of this source bucket (default: every source in the catalog).
+    #[arg(long, value_name = "BUCKET")]
+    pub source: Option<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The report bucket, which holds the catalog (default: the settings file's report.bucket).
+    #[arg(long, value_name = "BUCKET")]
+    pub report_bucket: Option<String>,
+    /// The report prefix [default: the settings file's report.prefix, else reports].
+    #[arg(long, value_name = "PREFIX")]
+    pub report_prefix: Option<String>,
+    /// A JSON file with the run settings (a run input's `settings` object, or the object
+    /// itself): its `report`, and keep_daily… from its `keep` or `retention` object. Flags
+    /// override its fields.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// Keep the last N days' snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N ISO weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N years.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// The price of a storage class in USD per GiB-month, over the built-in us-east-1 list
+    /// prices (repeatable), e.g. GLACIER_IR=0.005.
+    #[arg(long, value_name = "CLASS=USD")]
+    pub price_per_gib_month: Vec<String>,
+    /// The moment to judge locks against (RFC 3339) instead of the system clock: for tests.
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+}
+
 /// `snapshots`' flags.
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
-    /// Only the snapshots of this source bucket.
-    #[arg(long, value_name = "BUCKET")]
-    pub source: Option<String>,
-    /// Print JSON lines instead of text.
+    /// The catalog, the policy, the output.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// `forget`'s flags.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Print the plan and change nothing (the only mode of this version).
     #[arg(long)]
-    pub json: bool,
+    pub dry_run: bool,
+    /// The catalog, the policy, the output.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// What the catalog flags resolve to, checked before any request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogRequest {
+    /// Where the catalog is.
+    pub at: catalog::Location,
+    /// One source, or all.
+    pub source: Option<String>,
+    /// The policy, when one is given.
+    pub policy: Option<kit::retention::KeepPolicy>,
+    /// The price list.
+    pub prices: keep::Prices,
+    /// The moment locks are judged against.
+    pub now: keep::Secs,
+}
+
+impl CatalogArgs {
+    /// The flags over the settings file, checked.
+    pub fn resolve(&self) -> Result<CatalogRequest, InvalidInput> {
+        if let Some(s) = &self.source {
+            kit::validate::check_bucket("--source", s)?;
+        }
+        let file = match &self.settings {
+            Some(p) => keep::CatalogSettings::read(p)?,
+            None => keep::CatalogSettings::default(),
+        };
+        let bucket = self
+            .report_bucket
+            .clone()
+            .or(file.report_bucket)
+            .ok_or_else(|| {
+                InvalidInput::new(
+                    "--report-bucket",
+                    "missing: the catalog is in the report bucket (pass --report-bucket or \
+                     --settings)",
+                )
+            })?;
+        kit::validate::check_bucket("--report-bucket", &bucket)?;
+        let prefix = self
+            .report_prefix
+            .clone()
+            .or(file.report_prefix)
+            .unwrap_or_else(|| "reports".to_owned());
+        if !prefix.is_empty() {
+            kit::validate::check_key_prefix("--report-prefix", &prefix)?;
+        }
+        let policy = file
+            .policy
+            .overridden_by(keep::PolicyFields {
+                keep_daily: self.keep_daily,
+                keep_weekly: self.keep_weekly,
+                keep_monthly: self.keep_monthly,
+                keep_yearly: self.keep_yearly,
+            })
+            .policy()?;
+        let prices = keep::Prices::with_overrides(&self.price_per_gib_month)?;
+        let now = match &self.now {
+            Some(t) => keep::parse_rfc3339(t).ok_or_else(|| {
+                InvalidInput::new(
+                    "--now",
+                    format!("{} is not an RFC 3339 date-time", kit::validate::quote(t)),
+                )
+            })?,
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        };
+        Ok(CatalogRequest {
+            at: catalog::Location { bucket, prefix },
+            source: self.source.clone(),
+            policy,
+            prices,
+            now,
+        })
+    }
 }
 
 /// Runs the command; `Ok` is exit 0.
@@ -136,6 +277,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command {
         Command::Restore(a) => restore(*a).await,
         Command::Snapshots(a) => snapshots(a).await,
+        Command::Forget(a) => forget(a).await,
     }
 }
 
@@ -350,35 +492,52 @@ fn report(finished: Finished, as_json: bool) -> Result<(), CommandError> {
     }
 }
 
-async fn snapshots(a: SnapshotsArgs) -> Result<(), CommandError> {
-    if let Some(s) = &a.source {
-        kit::validate::check_bucket("--source", s)?;
-    }
+/// Reads the catalog for a checked request.
+async fn read_catalog(req: &CatalogRequest) -> Result<catalog::Catalog, CommandError> {
     let conf = kit::clients::load_sdk_config().await?;
     let s3 = kit::clients::s3(&conf);
-    let mut pages = s3.list_buckets().into_paginator().send();
-    let mut found = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| CommandError::Aws(kit::classify("ListBuckets", e)))?;
-        for b in page.buckets() {
-            let Some(name) = b.name() else { continue };
-            if let Some((source, day)) = plan_restore::name::split_snapshot_name(name)
-                && a.source.as_deref().is_none_or(|s| s == source)
-            {
-                found.push((source.to_owned(), day, name.to_owned()));
-            }
-        }
+    let read = catalog::read(&s3, &req.at, req.source.as_deref()).await?;
+    for u in &read.unreadable {
+        eprintln!(
+            "lakevault: warning: s3://{}/{}: {}; skipped",
+            req.at.bucket, u.key, u.why
+        );
     }
-    found.sort();
-    for (source, day, name) in found {
-        if a.json {
-            println!(
-                "{}",
-                json!({"snapshot_bucket": name, "source_bucket": source, "backup_date": day.to_string()})
-            );
-        } else {
-            println!("{name:<50} {source} {day}");
-        }
+    Ok(read)
+}
+
+async fn snapshots(a: SnapshotsArgs) -> Result<(), CommandError> {
+    let req = a.catalog.resolve()?;
+    let read = read_catalog(&req).await?;
+    let report = Report::new(&req.at, &read, req.policy, req.now, &req.prices)?;
+    if a.catalog.json {
+        print_json(&report.snapshots_json());
+    } else {
+        print!("{}", report.snapshots_text());
+    }
+    Ok(())
+}
+
+async fn forget(a: ForgetArgs) -> Result<(), CommandError> {
+    if !a.dry_run {
+        // Checked first: nothing is read or written.
+        return Err(CommandError::NotAvailable(
+            "forget only plans in this version: pass --dry-run. Pruning (lifecycle expiration on \
+             the expired snapshot buckets, longer Object Lock on the kept ones) runs in the \
+             prune-snapshots step, which this version does not have yet"
+                .to_owned(),
+        ));
+    }
+    let req = a.catalog.resolve()?;
+    let policy = req
+        .policy
+        .ok_or_else(|| keep::policy_error(kit::retention::RetentionError::EmptyPolicy))?;
+    let read = read_catalog(&req).await?;
+    let report = Report::new(&req.at, &read, Some(policy), req.now, &req.prices)?;
+    if a.catalog.json {
+        print_json(&report.forget_json());
+    } else {
+        print!("{}", report.forget_text());
     }
     Ok(())
 }
@@ -396,7 +555,7 @@ mod tests {
     fn restore_args(line: &str) -> RestoreArgs {
         match parse(line).unwrap().command {
             Command::Restore(a) => *a,
-            Command::Snapshots(_) => panic!("not restore"),
+            _ => panic!("not restore"),
         }
     }
 

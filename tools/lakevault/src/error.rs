@@ -43,6 +43,10 @@ pub enum CommandError {
     /// Exit 3.
     #[error("{0}")]
     LocalStack(String),
+    /// The command cannot do this in this version (`forget` without `--dry-run`: pruning is the
+    /// prune-snapshots step's); nothing was called. Exit 2.
+    #[error("{0}")]
+    NotAvailable(String),
     /// Interrupted (Ctrl-C) while following: the execution goes on without this command. Exit 130.
     #[error("stopped following {execution}; the execution goes on: {hint}")]
     Interrupted {
@@ -62,6 +66,7 @@ pub const ERROR_TYPES: &[&str] = &[
     "AccessDenied",
     "ServiceError",
     "LocalStackUnavailable",
+    "NotAvailable",
     "Interrupted",
 ];
 
@@ -77,6 +82,7 @@ impl CommandError {
             CommandError::Aws(AwsFailure::AccessDenied(_)) => "AccessDenied",
             CommandError::Aws(AwsFailure::Service(_)) => "ServiceError",
             CommandError::LocalStack(_) => "LocalStackUnavailable",
+            CommandError::NotAvailable(_) => "NotAvailable",
             CommandError::Interrupted { .. } => "Interrupted",
         }
     }
@@ -86,7 +92,7 @@ impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CommandError::Restore { .. } | CommandError::Stopped { .. } => 1,
-            CommandError::InvalidInput(_) => 2,
+            CommandError::InvalidInput(_) | CommandError::NotAvailable(_) => 2,
             CommandError::ConfigurationError(_)
             | CommandError::Aws(_)
             | CommandError::LocalStack(_) => 3,

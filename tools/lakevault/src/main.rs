@@ -9,7 +9,8 @@ fn main() -> ExitCode {
     // Usage errors: clap's message, status 2.
     let args = Cli::parse();
     let json = matches!(&args.command, cli::Command::Restore(a) if a.json)
-        || matches!(&args.command, cli::Command::Snapshots(a) if a.json);
+        || matches!(&args.command, cli::Command::Snapshots(a) if a.catalog.json)
+        || matches!(&args.command, cli::Command::Forget(a) if a.catalog.json);
     // Progress and the outcome are printed by the command itself; logs only when RUST_LOG asks.
     kit::entry::init_tracing_with_default(false, "warn");
     let runtime = match tokio::runtime::Runtime::new() {

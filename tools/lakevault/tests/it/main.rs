@@ -1,8 +1,10 @@
-//! `lakevault`'s command, as a binary: usage errors before any request, and the AWS path's
-//! execution naming on moto's Step Functions API. (The restore end to end on the local stack is
+//! `lakevault`'s command, as a binary: usage errors before any request, the AWS path's
+//! execution naming on moto's Step Functions API, and `snapshots` / `forget --dry-run` over a
+//! catalog in a moto report bucket. (The restore end to end on the local stack is
 //! `tests/workspace/tests/it/restore.rs`.)
 
 mod aws;
+mod catalog;
 mod usage;
 
 use std::process::{Command, Output};

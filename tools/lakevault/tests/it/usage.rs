@@ -120,3 +120,88 @@ fn an_unreachable_local_stack_is_exit_3() {
         "{e}"
     );
 }
+
+#[test]
+fn catalog_commands_refuse_bad_flags_before_any_request() {
+    for (args, code, error_type, names) in [
+        (
+            vec!["snapshots", "--json"],
+            2,
+            "InvalidInput",
+            "--report-bucket",
+        ),
+        (
+            vec!["snapshots", "--json", "--report-bucket", "Bad_Bucket"],
+            2,
+            "InvalidInput",
+            "--report-bucket",
+        ),
+        (
+            vec![
+                "snapshots",
+                "--json",
+                "--report-bucket",
+                "lake-reports",
+                "--now",
+                "yesterday",
+            ],
+            2,
+            "InvalidInput",
+            "--now",
+        ),
+        (
+            vec![
+                "snapshots",
+                "--json",
+                "--report-bucket",
+                "lake-reports",
+                "--price-per-gib-month",
+                "GLACIER_IR",
+            ],
+            2,
+            "InvalidInput",
+            "--price-per-gib-month",
+        ),
+        (
+            vec![
+                "forget",
+                "--dry-run",
+                "--json",
+                "--report-bucket",
+                "lake-reports",
+            ],
+            2,
+            "InvalidInput",
+            "keeps nothing",
+        ),
+        (
+            vec![
+                "forget",
+                "--dry-run",
+                "--json",
+                "--report-bucket",
+                "lake-reports",
+                "--keep-yearly",
+                "10001",
+            ],
+            2,
+            "InvalidInput",
+            "--keep-yearly",
+        ),
+        (
+            vec!["forget", "--json", "--keep-daily", "7"],
+            2,
+            "NotAvailable",
+            "prune-snapshots",
+        ),
+    ] {
+        let run = lakevault(&args, &[]);
+        assert_eq!(run.code, Some(code), "{args:?}: {}", run.stderr);
+        let e = run.json();
+        assert_eq!(e["errorType"], error_type, "{args:?}");
+        assert!(
+            e["errorMessage"].as_str().unwrap().contains(names),
+            "{args:?}: {e}"
+        );
+    }
+}
