@@ -37,6 +37,12 @@ pub const DEMO_PART_BYTES: u64 = 5 << 20;
 /// The object over [`DEMO_COPY_LIMIT`] that `--large-objects` adds to the source (beside the
 /// table: the Delta table's own files are small).
 pub const LARGE_OBJECT_KEY: &str = "exports/events-2021-03-31.parquet";
+/// The keep policy `make demo` shows its snapshot under (restic's `--keep-*`).
+pub const DEMO_KEEP: [(&str, u32); 3] = [
+    ("--keep-daily", 7),
+    ("--keep-weekly", 4),
+    ("--keep-monthly", 12),
+];
 /// Its size: 4 parts of 5 MiB, the last one shorter.
 pub const LARGE_OBJECT_BYTES: usize = 18 << 20;
 
@@ -546,6 +552,38 @@ impl DemoWorld {
         Ok(())
     }
 
+    /// Prints what the snapshot catalog holds for `source`, as an operator sees it:
+    /// `lakevault snapshots --source <source>` (the binary beside the steps), with the demo's
+    /// keep policy ([`DEMO_KEEP`]).
+    pub async fn print_snapshots(&self, source: &str) -> Result<(), DemoError> {
+        let mut args: Vec<String> = [
+            "snapshots",
+            "--source",
+            source,
+            "--report-bucket",
+            REPORT_BUCKET,
+            "--report-prefix",
+            "reports",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        for (flag, n) in DEMO_KEEP {
+            args.push(flag.to_owned());
+            args.push(n.to_string());
+        }
+        println!("\n$ lakevault {}", args.join(" "));
+        let run = drill::lakevault(&self.opts.bin_dir, &self.opts.root, &args, &self.env()).await?;
+        print!("{}", run.stdout);
+        if run.code != Some(0) {
+            return Err(DemoError::Setup(format!(
+                "lakevault snapshots exited {:?}: {}",
+                run.code, run.stderr
+            )));
+        }
+        Ok(())
+    }
+
     /// Prints (and removes) the notifications that reached the queue: subject and readable part.
     pub async fn print_notifications(&self) -> Result<usize, DemoError> {
         let mut n = 0;
@@ -616,6 +654,7 @@ pub async fn run_on(opts: &DemoOptions, interpreter: Interpreter) -> Result<Valu
     };
     world.print_backup(&output).await?;
     world.print_notifications().await?;
+    world.print_snapshots(SOURCE).await?;
     println!();
     world.say("done; stopping moto and the local stack");
     Ok(output)
