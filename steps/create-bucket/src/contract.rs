@@ -89,6 +89,14 @@ pub struct CreateBucketInput {
     /// ARNs of the IAM roles exempt from the bucket policy's denials (deletion, policy changes):
     /// at least one, exact role ARNs without wildcards.
     pub break_glass_role_arns: Vec<String>,
+    /// ARN of the IAM role that prunes expired snapshots (prune-snapshots): an exact role ARN
+    /// without wildcards, in the bucket's partition, not one of the break-glass roles. When given,
+    /// the policy exempts it from exactly two denials, `s3:DeleteBucket` and
+    /// `s3:PutLifecycleConfiguration`, and from nothing else. Absent: only a break-glass role can
+    /// expire or delete the snapshot. A finished bucket keeps what it was made with (a different
+    /// value is a `BucketConflict`).
+    #[serde(default)]
+    pub prune_role_arn: Option<String>,
 }
 
 /// One of the settings the step manages, in the order it applies them.
@@ -188,6 +196,10 @@ pub struct Settings {
     pub tags: BTreeMap<String, String>,
     /// The roles exempt from the policy's denials, sorted.
     pub break_glass_role_arns: Vec<String>,
+    /// The prune role, exempt from the denial of `s3:DeleteBucket` and
+    /// `s3:PutLifecycleConfiguration` only; absent when the bucket has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_role_arn: Option<String>,
     /// The bucket policy document.
     pub policy: Value,
 }
@@ -269,6 +281,13 @@ impl Conflict {
                         "this snapshot was made with {}; re-run with those settings, or choose another bucket_prefix for a new snapshot bucket",
                         made_with.join(", ")
                     ));
+                    if chosen.iter().any(|d| d.name == "prune_role_arn") {
+                        // The policy names the prune role, and only a break-glass role may put
+                        // another policy: say what that means for expiring this snapshot.
+                        todo.push(
+                            "the prune role of a bucket is fixed by its policy, which only a break-glass role may replace: a snapshot made without one is expired by a break-glass role only".to_owned(),
+                        );
+                    }
                 }
                 if !outside.is_empty() {
                     let names: Vec<&str> = outside.iter().map(|d| d.name).collect();
@@ -341,7 +360,7 @@ impl fmt::Display for Conflict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     /// The setting: the input field that chooses it (`retention`, `kms_key_arn`,
-    /// `break_glass_role_arns`), or, for what every input sets alike, the managed setting
+    /// `break_glass_role_arns`, `prune_role_arn`), or, for what every input sets alike, the managed setting
     /// (`tags`, `public_access_block`, `object_ownership`, `encryption`, `versioning`,
     /// `object_lock`, `lifecycle`, `policy`).
     pub name: &'static str,

@@ -102,6 +102,26 @@ pub fn plan(input: &CreateBucketInput, default_region: Option<&str>) -> Result<P
     let mut roles = roles.clone();
     roles.sort();
     roles.dedup();
+    let prune_role = match input.prune_role_arn.as_deref() {
+        Some(r) => {
+            let path = "$.prune_role_arn";
+            check_role_arn(path, r, partition)?;
+            // A break-glass role is exempt from every denial already; naming it as the prune
+            // role too would make the prune statement's exemption the break-glass list, and
+            // the policy could no longer tell the two apart on a re-run.
+            if roles.iter().any(|b| b == r) {
+                return Err(InvalidInput::new(
+                    path,
+                    format!(
+                        "{} is also a break-glass role; give the prune role a role of its own",
+                        validate::quote(r)
+                    ),
+                ));
+            }
+            Some(r.to_owned())
+        }
+        None => None,
+    };
 
     let tags = BTreeMap::from([
         (TAG_SOURCE.to_owned(), input.source_bucket.clone()),
@@ -127,8 +147,9 @@ pub fn plan(input: &CreateBucketInput, default_region: Option<&str>) -> Result<P
             days_after_initiation: ABORT_UPLOADS_AFTER_DAYS,
         },
         tags,
-        policy: policy::lockdown_policy(&arn, &roles),
+        policy: policy::lockdown_policy(&arn, &roles, prune_role.as_deref()),
         break_glass_role_arns: roles,
+        prune_role_arn: prune_role,
     };
     Ok(Plan {
         bucket,
@@ -220,6 +241,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_prune_role_goes_into_the_policy_and_the_settings() {
+        let without = plan(&input(), Some("us-east-1")).unwrap();
+        assert_eq!(without.settings.prune_role_arn, None);
+        let mut i = input();
+        i.prune_role_arn = Some("arn:aws:iam::123456789012:role/lakevault-prune".into());
+        let with = plan(&i, Some("us-east-1")).unwrap();
+        assert_eq!(
+            with.settings.policy,
+            policy::lockdown_policy(
+                &with.arn,
+                &with.settings.break_glass_role_arns,
+                i.prune_role_arn.as_deref()
+            )
+        );
+        assert_ne!(with.settings.policy, without.settings.policy);
+        // Absent from the output when there is none, so existing outputs stay as they were.
+        let out = serde_json::to_value(&without.settings).unwrap();
+        assert!(out.get("prune_role_arn").is_none(), "{out}");
+        let out = serde_json::to_value(&with.settings).unwrap();
+        assert_eq!(
+            out["prune_role_arn"],
+            "arn:aws:iam::123456789012:role/lakevault-prune"
+        );
+    }
+
+    #[test]
     fn partitions() {
         let mut i = input();
         i.region = Some("cn-north-1".into());
@@ -299,6 +346,34 @@ pub(crate) mod tests {
                 Box::new(|i| i.break_glass_role_arns = vec!["arn:aws:iam::1234:role/x".into()]),
             ),
             (
+                "$.prune_role_arn",
+                Box::new(|i| i.prune_role_arn = Some("lakevault-prune".into())),
+            ),
+            (
+                "$.prune_role_arn",
+                Box::new(|i| i.prune_role_arn = Some("arn:aws:iam::123456789012:role/*".into())),
+            ),
+            (
+                "$.prune_role_arn",
+                Box::new(|i| {
+                    i.prune_role_arn = Some("arn:aws:iam::123456789012:user/prune".into())
+                }),
+            ),
+            (
+                "$.prune_role_arn",
+                Box::new(|i| i.prune_role_arn = Some("arn:aws-cn:iam::123456789012:role/p".into())),
+            ),
+            (
+                "$.prune_role_arn",
+                Box::new(|i| i.prune_role_arn = Some(String::new())),
+            ),
+            (
+                "$.prune_role_arn",
+                Box::new(|i| {
+                    i.prune_role_arn = Some("arn:aws:iam::123456789012:role/break-glass".into())
+                }),
+            ),
+            (
                 "$.bucket_prefix",
                 Box::new(|i| i.bucket_prefix = Some("Bad_Prefix".into())),
             ),
@@ -320,7 +395,12 @@ pub(crate) mod tests {
         ok.break_glass_role_arns = vec![
             "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123".into(),
         ];
-        assert!(plan(&ok, Some("us-east-1")).is_ok());
+        ok.prune_role_arn = Some("arn:aws:iam::210987654321:role/lakevault-prune".into());
+        let p = plan(&ok, Some("us-east-1")).unwrap();
+        assert_eq!(
+            p.settings.prune_role_arn.as_deref(),
+            Some("arn:aws:iam::210987654321:role/lakevault-prune")
+        );
         assert_eq!(plan(&input(), None).unwrap_err().path, "$.region");
     }
 }

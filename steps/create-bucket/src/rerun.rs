@@ -255,7 +255,7 @@ fn describe_policy(plan: &Plan, stored: Option<&Value>) -> Vec<Difference> {
             requested,
         }];
     }
-    let roles = exempt_roles(stored);
+    let (roles, prune) = exempt_roles(stored);
     let mut out = Vec::new();
     if roles != want.break_glass_role_arns {
         out.push(Difference {
@@ -265,7 +265,19 @@ fn describe_policy(plan: &Plan, stored: Option<&Value>) -> Vec<Difference> {
             requested: role_list(&want.break_glass_role_arns, &roles),
         });
     }
-    let rebuilt = policy::lockdown_policy(&plan.arn, &roles);
+    let prune = prune.first().map(String::as_str);
+    if prune != want.prune_role_arn.as_deref() {
+        let text = |r: Option<&str>| r.map_or_else(|| "none".to_owned(), quote);
+        out.push(Difference {
+            name: "prune_role_arn",
+            from_input: true,
+            existing: text(prune),
+            requested: text(want.prune_role_arn.as_deref()),
+        });
+    }
+    // The document those roles make: anything else in the stored one was edited by hand (a
+    // second prune role included).
+    let rebuilt = policy::lockdown_policy(&plan.arn, &roles, prune);
     if policy::normalise(&rebuilt) != policy::normalise(stored) {
         out.push(Difference {
             name: "policy",
@@ -277,26 +289,38 @@ fn describe_policy(plan: &Plan, stored: Option<&Value>) -> Vec<Difference> {
     out
 }
 
-/// The roles a lakevault policy exempts (its `ArnNotLike` `aws:PrincipalArn` values), sorted.
-fn exempt_roles(policy: &Value) -> Vec<String> {
-    let mut roles = BTreeSet::new();
+/// The roles a lakevault policy exempts (its `ArnNotLike` `aws:PrincipalArn` values), sorted:
+/// the break-glass roles, which every exempting statement lists, and the prune roles, which the
+/// prune statement ([`policy::PRUNE_SID`]) lists besides them (one, in lakevault's policy).
+fn exempt_roles(policy: &Value) -> (Vec<String>, Vec<String>) {
     let statements = match policy.get("Statement") {
         Some(Value::Array(a)) => a.iter().collect(),
         Some(one) => vec![one],
         None => vec![],
     };
+    let mut everywhere: Option<BTreeSet<String>> = None;
+    let mut in_prune = BTreeSet::new();
     for s in statements {
-        match s.pointer("/Condition/ArnNotLike/aws:PrincipalArn") {
-            Some(Value::String(r)) => {
-                roles.insert(r.clone());
-            }
-            Some(Value::Array(a)) => {
-                roles.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
-            }
-            _ => {}
+        let roles: BTreeSet<String> = match s.pointer("/Condition/ArnNotLike/aws:PrincipalArn") {
+            Some(Value::String(r)) => BTreeSet::from([r.clone()]),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => continue,
+        };
+        if s.get("Sid").and_then(Value::as_str) == Some(policy::PRUNE_SID) {
+            in_prune.extend(roles.iter().cloned());
         }
+        everywhere = Some(match everywhere {
+            None => roles,
+            Some(e) => e.intersection(&roles).cloned().collect(),
+        });
     }
-    roles.into_iter().collect()
+    let break_glass = everywhere.unwrap_or_default();
+    let prune = in_prune.difference(&break_glass).cloned().collect();
+    (break_glass.into_iter().collect(), prune)
 }
 
 /// How many roles a message lists of one side.
@@ -612,6 +636,111 @@ mod tests {
         assert!(
             d[0].requested
                 .starts_with("[\"arn:aws:iam::123456789012:role/new\"")
+        );
+    }
+
+    const PRUNE: &str = "arn:aws:iam::123456789012:role/lakevault-prune";
+
+    fn with_prune(role: Option<&str>) -> Plan {
+        let mut i = input();
+        i.prune_role_arn = role.map(str::to_owned);
+        plan(&i, Some("us-east-1")).unwrap()
+    }
+
+    #[test]
+    fn a_prune_role_in_place_is_the_same_input_and_not_a_break_glass_role() {
+        let p = with_prune(Some(PRUNE));
+        assert!(conflicts(&p, &finished(&p)).is_empty());
+        let (break_glass, prune) = exempt_roles(&p.settings.policy);
+        assert_eq!(break_glass, p.settings.break_glass_role_arns);
+        assert_eq!(prune, [PRUNE]);
+        let (_, none) = exempt_roles(&with_prune(None).settings.policy);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn adding_removing_or_changing_the_prune_role_of_a_finished_bucket_is_a_conflict() {
+        let other = "arn:aws:iam::123456789012:role/other-prune";
+        for (made, asked, existing, requested) in [
+            (None, Some(PRUNE), "none".to_owned(), quote(PRUNE)),
+            (Some(PRUNE), None, quote(PRUNE), "none".to_owned()),
+            (Some(PRUNE), Some(other), quote(PRUNE), quote(other)),
+        ] {
+            let d = conflicts(&with_prune(asked), &finished(&with_prune(made)));
+            assert_eq!(
+                d,
+                vec![Difference {
+                    name: "prune_role_arn",
+                    from_input: true,
+                    existing,
+                    requested,
+                }],
+                "{made:?} then {asked:?}"
+            );
+        }
+        // Without a policy yet (an unfinished bucket), the requested one is simply put.
+        let mut half = finished(&with_prune(None));
+        half.policy = None;
+        assert!(conflicts(&with_prune(Some(PRUNE)), &half).is_empty());
+    }
+
+    #[test]
+    fn the_prune_conflict_says_only_a_break_glass_role_expires_such_a_snapshot() {
+        let e = check(&with_prune(Some(PRUNE)), &finished(&with_prune(None))).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains(&format!(
+                "prune_role_arn: existing none, requested {}",
+                quote(PRUNE)
+            )),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "this snapshot was made with prune_role_arn none; re-run with those settings"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains("a snapshot made without one is expired by a break-glass role only"),
+            "{m}"
+        );
+        assert!(m.len() < 1024, "{m}");
+    }
+
+    #[test]
+    fn a_prune_statement_edited_by_hand_is_named_as_such() {
+        let p = with_prune(Some(PRUNE));
+        // A second prune role, or the prune role slipped into another statement.
+        let mut seen = finished(&p);
+        let mut edited = p.settings.policy.clone();
+        let stmts = edited["Statement"].as_array_mut().unwrap();
+        let prune = stmts
+            .iter_mut()
+            .find(|s| s["Sid"] == policy::PRUNE_SID)
+            .unwrap();
+        prune["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+            .as_array_mut()
+            .unwrap()
+            .push("arn:aws:iam::123456789012:role/zz-second".into());
+        seen.policy = Some(edited);
+        let names: Vec<&str> = conflicts(&p, &seen).iter().map(|d| d.name).collect();
+        assert_eq!(names, ["policy"]);
+        let mut edited = p.settings.policy.clone();
+        let stmts = edited["Statement"].as_array_mut().unwrap();
+        let objects = stmts
+            .iter_mut()
+            .find(|s| s["Sid"] == "DenyObjectDeletion")
+            .unwrap();
+        objects["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+            .as_array_mut()
+            .unwrap()
+            .push(PRUNE.into());
+        seen.policy = Some(edited);
+        let d = conflicts(&p, &seen);
+        assert!(
+            d.iter().any(|d| d.name == "policy" && !d.from_input),
+            "{d:?}"
         );
     }
 
