@@ -330,6 +330,45 @@ async fn other_break_glass_roles_on_a_finished_bucket_are_a_conflict_with_nothin
 }
 
 #[tokio::test]
+async fn a_prune_role_added_to_or_removed_from_a_finished_bucket_is_a_conflict_with_nothing_changed()
+ {
+    let moto = Moto::start();
+    let prune = crate::prune::PRUNE;
+    let only_break_glass = "a snapshot made without one is expired by a break-glass role only";
+    // Made before the prune role existed: its policy cannot be changed but by a break-glass role.
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({}),
+        &[(
+            json!({"prune_role_arn": prune}),
+            &[
+                &format!("prune_role_arn: existing none, requested {prune:?}"),
+                "this snapshot was made with prune_role_arn none",
+                only_break_glass,
+            ],
+        )],
+    )
+    .await;
+    each_is_refused_on_the_finished_bucket(
+        &moto,
+        json!({"bucket_prefix": "acme", "prune_role_arn": prune}),
+        &[
+            (
+                json!({"bucket_prefix": "acme"}),
+                &[&format!("prune_role_arn: existing {prune:?}, requested none")],
+            ),
+            (
+                json!({"bucket_prefix": "acme", "prune_role_arn": "arn:aws:iam::123456789012:role/other-prune"}),
+                &[&format!(
+                    r#"prune_role_arn: existing {prune:?}, requested "arn:aws:iam::123456789012:role/other-prune""#
+                )],
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn several_differences_are_all_named_at_once() {
     let moto = Moto::start();
     each_is_refused_on_the_finished_bucket(

@@ -67,7 +67,8 @@ async fn world() -> World {
             "region": "us-east-1",
             "kms_key_arn": KEY,
             "retention": {"mode": "GOVERNANCE", "days": 35},
-            "break_glass_role_arns": [ROLE]
+            "break_glass_role_arns": [ROLE],
+            "prune_role_arn": "arn:aws:iam::123456789012:role/lakevault-prune"
         }),
         moto,
     }
@@ -108,6 +109,14 @@ const CASES: &[Case] = &[
     set("a bad second role", "/break_glass_role_arns", || json!([ROLE, "break-glass"]), "$.break_glass_role_arns[1]"),
     set("an empty role list", "/break_glass_role_arns", || json!([]), "$.break_glass_role_arns"),
     set("21 roles", "/break_glass_role_arns", || json!((0..21).map(|i| format!("arn:aws:iam::123456789012:role/r{i}")).collect::<Vec<_>>()), "$.break_glass_role_arns"),
+    set("a bare name for the prune role", "/prune_role_arn", || json!("lakevault-prune"), "$.prune_role_arn"),
+    set("a wildcard prune role", "/prune_role_arn", || json!("arn:aws:iam::123456789012:role/*"), "$.prune_role_arn"),
+    set("a user for the prune role", "/prune_role_arn", || json!("arn:aws:iam::123456789012:user/prune"), "$.prune_role_arn"),
+    set("a prune role of another partition", "/prune_role_arn", || json!("arn:aws-cn:iam::123456789012:role/prune"), "$.prune_role_arn"),
+    set("a break-glass role as the prune role", "/prune_role_arn", || json!(ROLE), "$.prune_role_arn"),
+    set("a list for the prune role", "/prune_role_arn", || json!([ROLE]), "$.prune_role_arn"),
+    set("an empty prune role", "/prune_role_arn", || json!(""), "$.prune_role_arn"),
+    set("a 1 MB prune role", "/prune_role_arn", || json!(format!("arn:aws:iam::123456789012:role/{}", "p".repeat(MB))), "$.prune_role_arn"),
     set("a KMS alias", "/kms_key_arn", || json!("arn:aws:kms:us-east-1:123456789012:alias/backup"), "$.kms_key_arn"),
     set("a KMS key of another region", "/kms_key_arn", || json!("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"), "$.kms_key_arn"),
     set("a KMS key in aws-cn with us-east-1", "/kms_key_arn", || json!("arn:aws-cn:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"), "$.kms_key_arn"),
