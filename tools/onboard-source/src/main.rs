@@ -8,14 +8,17 @@ use clap::{ArgGroup, Parser};
 use kit::error::InvalidInput;
 use kit::error::StepError;
 use onboard_source::{
-    DEFAULT_CONFIGURATION_ID, DEFAULT_PREFIX, Onboarder, Request, RestoreGrant, RoleArn,
+    DEFAULT_CONFIGURATION_ID, DEFAULT_PREFIX, LargeCopyGrant, Onboarder, Request, RestoreGrant,
+    RoleArn,
 };
 
 /// Prepares existing buckets for lakevault, idempotently.
 ///
 /// A source bucket (--role-arn): a daily CSV S3 Inventory delivering into the backup account, and
 /// read access for its S3 Batch Operations role merged into the bucket's policy (statement Sid
-/// LakevaultBatchOperationsRead). A restore target (--restore-role-arn with
+/// LakevaultBatchOperationsRead) and, with --plan-large-copy-role-arn and --copy-parts-role-arn,
+/// for its large-copy roles, which copy objects over 5 GiB (Sids LakevaultLargeCopyPlanRead,
+/// LakevaultLargeCopyPartsRead). A restore target (--restore-role-arn with
 /// --plan-restore-role-arn and --verify-restore-role-arn): write access for the restore batch
 /// role, listing for plan-restore and verify-restore, reading for verify-restore (Sids
 /// LakevaultRestoreWrite, LakevaultRestoreList, LakevaultRestoreRead). Every other statement is
@@ -47,6 +50,18 @@ struct Args {
     /// The backup stack's InventoryConfigurationId.
     #[arg(long, default_value = DEFAULT_CONFIGURATION_ID)]
     id: String,
+    /// The backup stack's PlanLargeCopyRoleArn output: let plan-large-copy read the objects over
+    /// 5 GiB (with --copy-parts-role-arn and --role-arn).
+    #[arg(
+        long,
+        value_name = "ARN",
+        requires_all = ["copy_parts_role_arn", "role_arn"]
+    )]
+    plan_large_copy_role_arn: Option<String>,
+    /// The backup stack's CopyPartsRoleArn output: let copy-parts read them (with
+    /// --plan-large-copy-role-arn).
+    #[arg(long, value_name = "ARN", requires = "plan_large_copy_role_arn")]
+    copy_parts_role_arn: Option<String>,
     /// The backup stack's RestoreBatchRoleArn output: make the bucket a restore target.
     #[arg(
         long,
@@ -90,8 +105,26 @@ fn restore_grant(args: &Args) -> Result<Option<RestoreGrant>, InvalidInput> {
     .map(Some)
 }
 
-/// The request of the flags: a source bucket (`--role-arn`), a restore target, or both.
-fn request(args: &Args, restore: Option<RestoreGrant>) -> Result<Request, InvalidInput> {
+/// The large-copy grant of the flags, if asked for.
+fn large_copy_grant(args: &Args) -> Result<Option<LargeCopyGrant>, InvalidInput> {
+    let Some(plan) = &args.plan_large_copy_role_arn else {
+        return Ok(None);
+    };
+    // clap makes --copy-parts-role-arn required with --plan-large-copy-role-arn.
+    LargeCopyGrant::new(
+        plan,
+        args.copy_parts_role_arn.as_deref().unwrap_or_default(),
+    )
+    .map(Some)
+}
+
+/// The request of the flags: a source bucket (`--role-arn`, with or without the large-copy
+/// grants), a restore target, or both.
+fn request(
+    args: &Args,
+    large_copy: Option<LargeCopyGrant>,
+    restore: Option<RestoreGrant>,
+) -> Result<Request, InvalidInput> {
     let Some(role_arn) = &args.role_arn else {
         let grant = restore.ok_or_else(|| {
             InvalidInput::new("--role-arn", "give --role-arn, --restore-role-arn or both")
@@ -112,6 +145,10 @@ fn request(args: &Args, restore: Option<RestoreGrant>) -> Result<Request, Invali
         &args.id,
         args.expected_owner.as_deref(),
     )?;
+    let request = match large_copy {
+        Some(grant) => request.with_large_copy(grant)?,
+        None => request,
+    };
     Ok(match restore {
         Some(grant) => request.with_restore(grant),
         None => request,
@@ -126,6 +163,10 @@ async fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };
+    let large_copy = match large_copy_grant(&args) {
+        Ok(g) => g,
+        Err(e) => return usage_error(&e),
+    };
     if args.print_statement {
         let role = match args.role_arn.as_deref().map(RoleArn::parse).transpose() {
             Ok(r) => r,
@@ -135,6 +176,11 @@ async fn main() -> ExitCode {
             if let Some(role) = &role {
                 println!("{:#}", onboard_source::read_statement(role, bucket));
             }
+            if let Some(grant) = &large_copy {
+                for statement in onboard_source::large_copy_statements(grant, bucket) {
+                    println!("{statement:#}");
+                }
+            }
             if let Some(grant) = &restore {
                 for statement in onboard_source::restore_statements(grant, bucket) {
                     println!("{statement:#}");
@@ -143,7 +189,7 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let request = match request(&args, restore) {
+    let request = match request(&args, large_copy, restore) {
         Ok(r) => r,
         Err(e) => return usage_error(&e),
     };

@@ -56,13 +56,70 @@ pub struct InventoryTarget {
     pub configuration_id: String,
 }
 
-/// The backup side of a source bucket: the read grant for the batch role, the inventory.
+/// The backup side of a source bucket: the read grant for the batch role, the inventory, and
+/// optionally the read grants of the large-copy roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSide {
     /// The backup account's S3 Batch Operations role.
     pub role: RoleArn,
     /// Where the inventory goes.
     pub inventory: InventoryTarget,
+    /// The large-copy roles' read grants (`--plan-large-copy-role-arn`); `None`: not asked for.
+    pub large_copy: Option<LargeCopyGrant>,
+}
+
+/// Who reads a source bucket's objects over 5 GiB, which S3 Batch Operations cannot copy: the
+/// backup stack's plan-large-copy and copy-parts roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LargeCopyGrant {
+    /// The stack's PlanLargeCopyRoleArn: reads the object's metadata and tags.
+    pub plan_role: RoleArn,
+    /// The stack's CopyPartsRoleArn: reads the object's bytes (the source of UploadPartCopy).
+    pub parts_role: RoleArn,
+}
+
+impl LargeCopyGrant {
+    /// Checks the flags: two role ARNs of one account and partition (one backup stack's).
+    pub fn new(plan_role_arn: &str, parts_role_arn: &str) -> Result<Self, InvalidInput> {
+        let plan_role = RoleArn::parse_flag(
+            "--plan-large-copy-role-arn",
+            plan_role_arn,
+            "PlanLargeCopyRoleArn",
+        )?;
+        let parts_role =
+            RoleArn::parse_flag("--copy-parts-role-arn", parts_role_arn, "CopyPartsRoleArn")?;
+        check_same_stack(
+            "--copy-parts-role-arn",
+            &parts_role,
+            "--plan-large-copy-role-arn",
+            &plan_role,
+        )?;
+        Ok(Self {
+            plan_role,
+            parts_role,
+        })
+    }
+}
+
+/// `role` (of `flag`) is in the account and partition of `other` (of `other_flag`): the outputs
+/// of one backup stack, since a grant to another stack's role would be useless.
+fn check_same_stack(
+    flag: &str,
+    role: &RoleArn,
+    other_flag: &str,
+    other: &RoleArn,
+) -> Result<(), InvalidInput> {
+    if role.account_id == other.account_id && role.partition == other.partition {
+        return Ok(());
+    }
+    Err(InvalidInput::new(
+        flag,
+        format!(
+            "{} is not in the account of {other_flag} ({}): pass the outputs of one backup stack",
+            validate::quote(&role.arn),
+            other.account_id
+        ),
+    ))
 }
 
 /// The restore side of a restore target bucket: who may write restored tables into it, and who
@@ -109,18 +166,7 @@ impl RestoreGrant {
             ("--plan-restore-role-arn", &plan_role),
             ("--verify-restore-role-arn", &verify_role),
         ] {
-            if role.account_id != restore_role.account_id
-                || role.partition != restore_role.partition
-            {
-                return Err(InvalidInput::new(
-                    flag,
-                    format!(
-                        "{} is not in the account of --restore-role-arn ({}): pass the outputs of one backup stack",
-                        validate::quote(&role.arn),
-                        restore_role.account_id
-                    ),
-                ));
-            }
+            check_same_stack(flag, role, "--restore-role-arn", &restore_role)?;
         }
         let prefix = prefix.unwrap_or_default();
         validate::check_key_prefix("--restore-prefix", prefix)?;
@@ -185,6 +231,26 @@ impl Request {
         self
     }
 
+    /// The same request, the source bucket granting the large-copy roles read access too. The
+    /// roles must be of the batch role's stack (account and partition); a request without a
+    /// source side is refused (the grants are a source bucket's).
+    pub fn with_large_copy(mut self, grant: LargeCopyGrant) -> Result<Self, InvalidInput> {
+        let Some(source) = &mut self.source else {
+            return Err(InvalidInput::new(
+                "--plan-large-copy-role-arn",
+                "a source bucket's grant: give --role-arn too",
+            ));
+        };
+        check_same_stack(
+            "--plan-large-copy-role-arn",
+            &grant.plan_role,
+            "--role-arn",
+            &source.role,
+        )?;
+        source.large_copy = Some(grant);
+        Ok(self)
+    }
+
     /// A source bucket: checks and assembles the flags. `inventory_account` defaults to the
     /// role's account: the inventory bucket and the role are both in the backup account.
     pub fn new(
@@ -223,6 +289,7 @@ impl Request {
                     prefix: prefix.to_owned(),
                     configuration_id: configuration_id.to_owned(),
                 },
+                large_copy: None,
             }),
             restore: None,
             expected_owner: expected_owner.map(str::to_owned),
@@ -248,6 +315,76 @@ pub(crate) mod tests {
             prefix,
         )
         .unwrap()
+    }
+
+    /// The backup stack's large-copy roles.
+    pub(crate) fn large_copy_grant() -> LargeCopyGrant {
+        LargeCopyGrant::new(
+            "arn:aws:iam::222222222222:role/lakevault-PlanLargeCopyRole-ABC",
+            "arn:aws:iam::222222222222:role/lakevault-CopyPartsRole-ABC",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn large_copy_grants_check_both_flags_and_the_stack() {
+        let p = "arn:aws:iam::222222222222:role/plan";
+        let c = "arn:aws:iam::222222222222:role/parts";
+        let g = LargeCopyGrant::new(p, c).unwrap();
+        assert_eq!(g.plan_role.arn, p);
+        assert_eq!(g.parts_role.arn, c);
+        for (plan, parts, flag) in [
+            (
+                "arn:aws:iam::222222222222:user/x",
+                c,
+                "--plan-large-copy-role-arn",
+            ),
+            (p, "arn:aws:s3:::parts", "--copy-parts-role-arn"),
+            (p, "", "--copy-parts-role-arn"),
+            (
+                p,
+                "arn:aws:iam::333333333333:role/parts",
+                "--copy-parts-role-arn",
+            ),
+            (
+                p,
+                "arn:aws-cn:iam::222222222222:role/parts",
+                "--copy-parts-role-arn",
+            ),
+        ] {
+            let e = LargeCopyGrant::new(plan, parts).unwrap_err();
+            assert_eq!(e.path, flag, "{e}");
+        }
+        let e = LargeCopyGrant::new(p, "").unwrap_err();
+        assert!(e.message.contains("CopyPartsRoleArn"), "{e}");
+
+        // Beside the batch role: of its stack, and only for a source bucket.
+        let source = || {
+            Request::new(
+                "arn:aws:iam::222222222222:role/batch",
+                "inv",
+                None,
+                "inventory",
+                "daily",
+                None,
+            )
+            .unwrap()
+        };
+        let r = source().with_large_copy(g.clone()).unwrap();
+        assert_eq!(r.source.unwrap().large_copy, Some(g.clone()));
+        let other = LargeCopyGrant::new(
+            "arn:aws:iam::333333333333:role/plan",
+            "arn:aws:iam::333333333333:role/parts",
+        )
+        .unwrap();
+        let e = source().with_large_copy(other).unwrap_err();
+        assert_eq!(e.path, "--plan-large-copy-role-arn");
+        assert!(e.message.contains("one backup stack"), "{e}");
+        let target = Request::restore_target(restore_grant(None), None).unwrap();
+        assert_eq!(
+            target.with_large_copy(g).unwrap_err().path,
+            "--plan-large-copy-role-arn"
+        );
     }
 
     #[test]

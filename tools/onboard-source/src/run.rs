@@ -11,7 +11,9 @@ use crate::error::OnboardError;
 use crate::inventory::{InventorySummary, desired_inventory};
 use crate::report::{Change, Report};
 use crate::request::{Request, SourceSide};
-use crate::statement::{POLICY_MAX_BYTES, plan_policy, read_statement, restore_statements};
+use crate::statement::{
+    POLICY_MAX_BYTES, large_copy_statements, plan_policy, read_statement, restore_statements,
+};
 
 /// What a source bucket's inventory configuration needs.
 struct InventoryPlan<'a> {
@@ -84,6 +86,9 @@ impl Onboarder {
         let mut statements = Vec::new();
         if let Some(source) = &req.source {
             statements.push(read_statement(&source.role, bucket));
+            if let Some(grant) = &source.large_copy {
+                statements.extend(large_copy_statements(grant, bucket));
+            }
         }
         if let Some(grant) = &req.restore {
             statements.extend(restore_statements(grant, bucket));
@@ -108,6 +113,7 @@ impl Onboarder {
             bucket,
             inventory = ?inventory.as_ref().map(|i| i.change),
             policy = ?plan.change(),
+            large_copy = req.source.as_ref().is_some_and(|s| s.large_copy.is_some()),
             restore_target = req.restore.is_some(),
             dry_run,
             "planned"

@@ -1,15 +1,20 @@
-//! The grants: the statements this tool owns in a bucket's policy (the read grant of a source
+//! The grants: the statements this tool owns in a bucket's policy (the read grants of a source
 //! bucket, the restore grants of a restore target), and how they are merged into the policy
 //! already there (every other statement kept, in its place).
 
 use serde_json::{Value, json};
 
 use crate::report::Change;
-use crate::request::{RestoreGrant, RoleArn};
+use crate::request::{LargeCopyGrant, RestoreGrant, RoleArn};
 
 /// `Sid` of the statement this tool owns in a source bucket's policy. Stable: a re-run finds and
 /// compares it; changing it would leave the old grant behind.
 pub const STATEMENT_SID: &str = "LakevaultBatchOperationsRead";
+
+/// `Sid` of plan-large-copy's read grant in a source bucket's policy (objects over 5 GiB).
+pub const LARGE_COPY_PLAN_SID: &str = "LakevaultLargeCopyPlanRead";
+/// `Sid` of copy-parts' read grant in a source bucket's policy (objects over 5 GiB).
+pub const LARGE_COPY_PARTS_SID: &str = "LakevaultLargeCopyPartsRead";
 
 /// `Sid` of the restore batch role's write grant in a restore target's policy.
 pub const RESTORE_WRITE_SID: &str = "LakevaultRestoreWrite";
@@ -29,6 +34,18 @@ pub const SOURCE_READ_ACTIONS: &[&str] = &[
     "s3:GetObjectVersionTagging",
 ];
 
+/// What plan-large-copy reads of a source object: its metadata (HeadObject) and tags, of a
+/// version when one is named. Less than the batch role: no ACLs.
+pub const LARGE_COPY_PLAN_ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersion",
+    "s3:GetObjectVersionTagging",
+];
+
+/// What copy-parts reads of a source object: HeadObject and the source side of UploadPartCopy.
+pub const LARGE_COPY_PARTS_ACTIONS: &[&str] = &["s3:GetObject", "s3:GetObjectVersion"];
+
 /// What a restore's `S3PutObjectCopy` task does in the target: write the object and its tags
 /// (no ACLs: targets have ACLs disabled; no Object Lock).
 pub const RESTORE_WRITE_ACTIONS: &[&str] = &["s3:PutObject", "s3:PutObjectTagging"];
@@ -45,6 +62,29 @@ pub fn read_statement(role: &RoleArn, bucket: &str) -> Value {
         "Action": SOURCE_READ_ACTIONS,
         "Resource": format!("arn:{}:s3:::{bucket}/*", role.partition),
     })
+}
+
+/// The two statements of a source bucket with objects over 5 GiB (in this order):
+/// plan-large-copy's read grant ([`LARGE_COPY_PLAN_SID`]) and copy-parts' ([`LARGE_COPY_PARTS_SID`]),
+/// both on the bucket's objects. complete-large-copy reads nothing of the source: no statement.
+pub fn large_copy_statements(grant: &LargeCopyGrant, bucket: &str) -> Vec<Value> {
+    let objects = format!("arn:{}:s3:::{bucket}/*", grant.plan_role.partition);
+    vec![
+        json!({
+            "Sid": LARGE_COPY_PLAN_SID,
+            "Effect": "Allow",
+            "Principal": {"AWS": grant.plan_role.arn},
+            "Action": LARGE_COPY_PLAN_ACTIONS,
+            "Resource": objects,
+        }),
+        json!({
+            "Sid": LARGE_COPY_PARTS_SID,
+            "Effect": "Allow",
+            "Principal": {"AWS": grant.parts_role.arn},
+            "Action": LARGE_COPY_PARTS_ACTIONS,
+            "Resource": objects,
+        }),
+    ]
 }
 
 /// The three statements of a restore target (in this order): the restore batch role may write
@@ -245,7 +285,7 @@ pub fn plan_policy(current: Option<&str>, wanted: &[Value]) -> Result<PolicyPlan
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::tests::{restore_grant, role};
+    use crate::request::tests::{large_copy_grant, restore_grant, role};
 
     fn other_statement() -> Value {
         json!({
@@ -273,6 +313,51 @@ mod tests {
         assert_eq!(s["Principal"]["AWS"], role().arn);
         assert_eq!(s["Resource"], "arn:aws:s3:::lake/*");
         assert_eq!(s["Action"].as_array().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn large_copy_statements_content() {
+        let g = large_copy_grant();
+        let [plan, parts] = large_copy_statements(&g, "lake").try_into().unwrap();
+        assert_eq!(plan["Sid"], LARGE_COPY_PLAN_SID);
+        assert_eq!(plan["Principal"]["AWS"], g.plan_role.arn);
+        assert_eq!(
+            plan["Action"],
+            json!([
+                "s3:GetObject",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersion",
+                "s3:GetObjectVersionTagging"
+            ])
+        );
+        assert_eq!(parts["Sid"], LARGE_COPY_PARTS_SID);
+        assert_eq!(parts["Principal"]["AWS"], g.parts_role.arn);
+        assert_eq!(
+            parts["Action"],
+            json!(["s3:GetObject", "s3:GetObjectVersion"])
+        );
+        for s in [&plan, &parts] {
+            assert_eq!(s["Effect"], "Allow");
+            assert_eq!(s["Resource"], "arn:aws:s3:::lake/*");
+            assert!(s.get("Condition").is_none());
+        }
+
+        // Merged beside the batch role's grant; a re-merge changes nothing.
+        let mut all = vec![read_statement(&role(), "lake")];
+        all.extend(large_copy_statements(&g, "lake"));
+        let current = json!({"Version": "2012-10-17", "Statement": [other_statement(), all[0]]});
+        let plan = plan_policy(Some(&current.to_string()), &all).unwrap();
+        assert_eq!(
+            changes(&plan),
+            [
+                (STATEMENT_SID, Change::Unchanged),
+                (LARGE_COPY_PLAN_SID, Change::Added),
+                (LARGE_COPY_PARTS_SID, Change::Added),
+            ]
+        );
+        let merged = plan.policy().unwrap().to_string();
+        let again = plan_policy(Some(&merged), &all).unwrap();
+        assert_eq!(again.change, Change::Unchanged);
     }
 
     #[test]
