@@ -23,7 +23,8 @@
 //! * `aws cloudformation package` (what `make package` runs) turns the template into a deployable
 //!   one against moto's S3: every local path uploaded and replaced, the result still lint-clean.
 //! * The source side agrees with itself: infra/source-bucket.yaml writes the statements and
-//!   inventory configuration that `onboard-source` writes (the restore-target grants included).
+//!   inventory configuration that `onboard-source` writes (the large-copy and restore-target
+//!   grants included).
 //! * The schedule's run input and the `RestoreSettings` output, rendered from the template for
 //!   sample parameters, are valid JSON in the shape the state machines read.
 //!
@@ -2476,8 +2477,8 @@ fn source_bucket_template_grants_the_large_copy_roles_what_they_read() {
         [
             "DenyInsecureTransport",
             onboard_source::STATEMENT_SID,
-            "LakevaultLargeCopyPlanRead",
-            "LakevaultLargeCopyPartsRead"
+            onboard_source::LARGE_COPY_PLAN_SID,
+            onboard_source::LARGE_COPY_PARTS_SID
         ]
     );
     let by_sid = |sid: &str| {
@@ -2506,9 +2507,26 @@ fn source_bucket_template_grants_the_large_copy_roles_what_they_read() {
             .flat_map(|s| list(&s["Action"]))
             .collect()
     };
+    // And exactly what onboard-source writes for --plan-large-copy-role-arn and
+    // --copy-parts-role-arn, so a bucket can move from one way to the other without a change.
+    let grant = onboard_source::LargeCopyGrant::new(plan, copy).unwrap();
+    let written = onboard_source::large_copy_statements(&grant, "lake-prod");
+    for want in &written {
+        let sid = want["Sid"].as_str().unwrap();
+        assert_eq!(
+            kit::policy::normalise_statement(&by_sid(sid)),
+            kit::policy::normalise_statement(want),
+            "{sid}: infra/source-bucket.yaml and onboard-source agree"
+        );
+    }
+    assert_eq!(written.len(), 2);
     for (sid, principal, role) in [
-        ("LakevaultLargeCopyPlanRead", plan, "PlanLargeCopyRole"),
-        ("LakevaultLargeCopyPartsRead", copy, "CopyPartsRole"),
+        (
+            onboard_source::LARGE_COPY_PLAN_SID,
+            plan,
+            "PlanLargeCopyRole",
+        ),
+        (onboard_source::LARGE_COPY_PARTS_SID, copy, "CopyPartsRole"),
     ] {
         let s = by_sid(sid);
         assert_eq!(s["Effect"], "Allow", "{sid}");
