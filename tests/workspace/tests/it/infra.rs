@@ -3,7 +3,7 @@
 //! * `cfn-lint` (pinned in constraints.txt, installed in `.venv` with moto's server extra) and
 //!   `checkov` (pinned in infra/constraints.txt, `.venv-infra`) accept every template without a
 //!   single finding, and really do reject a broken one.
-//! * The backup template and `statemachine/{backup,backup-source,restore}.asl.json` agree: each
+//! * The backup template and `statemachine/{backup,backup-source,restore,prune}.asl.json` agree: each
 //!   definition's placeholders are exactly its state machine's `DefinitionSubstitutions`, each
 //!   filled with its own function (or, for the parent, the child state machine); every step
 //!   package is a function whose code is that step's binary; each function times out before its
@@ -20,6 +20,12 @@
 //! * The restore side is least privilege, statically: the restore batch role reads snapshots and
 //!   writes only the RestoreTargetBuckets (and its completion reports); no other role may write a
 //!   target; plan-restore writes only its plans; verify-restore writes nothing.
+//! * Retention, least privilege: the prune role is allowed exactly what prune-snapshots calls
+//!   (the catalog; a snapshot bucket's listing, lifecycle and deletion; reading and extending an
+//!   object's retention) and never deletes an object, bypasses a retention or changes a bucket's
+//!   policy or Object Lock; no other role may delete a snapshot bucket or put its lifecycle but
+//!   create-bucket (the lifecycle, at creation); the backup schedule hands create-bucket the prune
+//!   role's ARN, and the prune schedule's keep policy comes from the Keep* parameters.
 //! * `aws cloudformation package` (what `make package` runs) turns the template into a deployable
 //!   one against moto's S3: every local path uploaded and replaced, the result still lint-clean.
 //! * The source side agrees with itself: infra/source-bucket.yaml writes the statements and
@@ -122,6 +128,13 @@ fn restore_definition() -> Value {
     serde_json::from_str(&raw).expect("the restore definition is JSON")
 }
 
+/// `statemachine/prune.asl.json`, parsed.
+fn prune_definition() -> Value {
+    let path = root().join("statemachine/prune.asl.json");
+    let raw = std::fs::read_to_string(&path).expect("statemachine/prune.asl.json is readable");
+    serde_json::from_str(&raw).expect("the prune definition is JSON")
+}
+
 /// The template's state machines: resource id, definition file under statemachine/, the number
 /// of functions it invokes, and its definition.
 fn machines() -> Vec<(&'static str, &'static str, usize, Value)> {
@@ -137,6 +150,7 @@ fn machines() -> Vec<(&'static str, &'static str, usize, Value)> {
             5,
             restore_definition(),
         ),
+        ("PruneStateMachine", "prune.asl.json", 1, prune_definition()),
     ]
 }
 
@@ -333,9 +347,22 @@ fn definition_placeholders_are_exactly_the_substitutions() {
         BTreeSet::from([
             "BackupStateMachine",
             "BackupSourceStateMachine",
-            "RestoreStateMachine"
+            "RestoreStateMachine",
+            "PruneStateMachine"
         ])
     );
+    // Every definition under statemachine/ is one of them.
+    let files: BTreeSet<String> = std::fs::read_dir(root().join("statemachine"))
+        .expect("statemachine/ exists")
+        .map(|e| e.expect("readable statemachine/ entry").file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".asl.json"))
+        .collect();
+    let deployed: BTreeSet<String> = machines()
+        .iter()
+        .map(|(_, file, _, _)| (*file).to_owned())
+        .collect();
+    assert_eq!(files, deployed, "every statemachine/*.asl.json is deployed");
     for (id, file, count, asl) in machines() {
         let props = &tpl["Resources"][id]["Properties"];
         // The definition stays in statemachine/ (`make package` uploads it), never copied in.
@@ -409,6 +436,13 @@ fn definition_placeholders_are_exactly_the_substitutions() {
                 .collect();
             assert_eq!(keys, want, "the restore contract's five functions");
         }
+        if id == "PruneStateMachine" {
+            assert_eq!(
+                keys,
+                BTreeSet::from(["PruneSnapshotsFunctionArn".to_owned()]),
+                "the prune machine: prune-snapshots alone"
+            );
+        }
         assert_eq!(
             placeholders(&asl),
             keys,
@@ -441,8 +475,9 @@ fn every_step_package_is_a_function() {
     );
     assert_eq!(
         deployed.len(),
-        14,
-        "the eight backup steps, the two restore steps and the four large-copy steps: {deployed:?}"
+        15,
+        "the eight backup steps, the two restore steps, the four large-copy steps and \
+         prune-snapshots: {deployed:?}"
     );
 
     // The template side, for every function.
@@ -489,6 +524,8 @@ fn every_step_package_is_a_function() {
         ("PlanLargeCopyFunction", 256, 110),
         ("CopyPartsFunction", 1024, 890),
         ("CompleteLargeCopyFunction", 256, 890),
+        // prune-snapshots works within its budget, then answers where it stopped.
+        ("PruneSnapshotsFunction", 512, 890),
     ] {
         let f = &tpl["Resources"][id]["Properties"];
         assert_eq!(f["MemorySize"], memory, "{id}");
@@ -513,6 +550,15 @@ fn every_step_package_is_a_function() {
             "LAKEVAULT_OPERATION_TIMEOUT_SECONDS"
         ),
         300
+    );
+    // prune-snapshots' budget leaves the requests in flight time to end before the timeout.
+    let prune_budget = env("PruneSnapshotsFunction", "LAKEVAULT_PRUNE_BUDGET_SECONDS");
+    assert_eq!(prune_budget, 600);
+    assert!(
+        prune_budget
+            < tpl["Resources"]["PruneSnapshotsFunction"]["Properties"]["Timeout"]
+                .as_u64()
+                .unwrap()
     );
 
     // The package side, for every step package.
@@ -653,12 +699,20 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
         invoked("BackupStateMachine"),
         BTreeSet::from(["NotifyFunction".to_owned()])
     );
+    assert_eq!(
+        invoked("PruneStateMachine"),
+        BTreeSet::from(["PruneSnapshotsFunction".to_owned()])
+    );
     // Every function is invoked by some machine; the large-copy steps by the child only.
     let all: BTreeSet<String> = template_functions(&tpl).into_keys().collect();
-    let used: BTreeSet<String> = ["BackupSourceStateMachine", "RestoreStateMachine"]
-        .iter()
-        .flat_map(|m| invoked(m))
-        .collect();
+    let used: BTreeSet<String> = [
+        "BackupSourceStateMachine",
+        "RestoreStateMachine",
+        "PruneStateMachine",
+    ]
+    .iter()
+    .flat_map(|m| invoked(m))
+    .collect();
     assert_eq!(all, used, "every function is a machine's step");
     let large: BTreeSet<String> = LARGE_COPY_FUNCTIONS
         .iter()
@@ -670,7 +724,8 @@ fn state_machine_role_invokes_exactly_the_step_functions() {
     );
     assert!(
         large.is_disjoint(&invoked("RestoreStateMachine"))
-            && large.is_disjoint(&invoked("BackupStateMachine")),
+            && large.is_disjoint(&invoked("BackupStateMachine"))
+            && large.is_disjoint(&invoked("PruneStateMachine")),
         "only the child invokes the large-copy steps"
     );
 }
@@ -773,7 +828,13 @@ fn the_parent_may_start_and_follow_only_the_child() {
     assert_eq!(history[0]["Resource"], json!({"Fn::Sub": CHILD_EXECUTIONS}));
     for (id, res) in r.as_object().unwrap() {
         if res["Type"] != "AWS::IAM::Role"
-            || ["StateMachineRole", "NotifyRole", "ScheduleRole"].contains(&id.as_str())
+            || [
+                "StateMachineRole",
+                "NotifyRole",
+                "ScheduleRole",
+                "PruneScheduleRole",
+            ]
+            .contains(&id.as_str())
         {
             continue;
         }
@@ -787,6 +848,15 @@ fn the_parent_may_start_and_follow_only_the_child() {
         r["ScheduleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].to_string();
     assert!(schedule.contains("\"BackupStateMachine\""), "{schedule}");
     assert!(!schedule.contains("BackupSourceStateMachine"), "{schedule}");
+    assert!(!schedule.contains("PruneStateMachine"), "{schedule}");
+    // The prune schedule's own role starts the prune machine, and nothing else.
+    let prune = r["PruneScheduleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(prune.len(), 1, "{prune:?}");
+    assert_eq!(prune[0]["Action"], "states:StartExecution");
+    assert_eq!(prune[0]["Resource"], json!({"Ref": "PruneStateMachine"}));
 }
 
 // ------------------------------------------------------------------ the schedule's run input
@@ -1013,6 +1083,8 @@ fn schedule_input_is_a_run_input_with_defaults() {
     assert_eq!(s["poll_seconds"], 60);
     assert_eq!(s["max_polls"], 1440);
     assert_eq!(s["max_concurrency"], 4);
+    // create-bucket exempts the prune role in each new bucket's policy.
+    assert_eq!(s["prune_role_arn"], "arn:aws:test:::PruneSnapshotsRole.Arn");
 
     // The schedule sends only settings the state machine reads (a typo would be ignored
     // silently), and every setting the definition reads is either sent or has a default there.
@@ -2414,21 +2486,334 @@ fn create_bucket_may_set_a_snapshot_buckets_lifecycle() {
             .collect();
         assert_eq!(on, [SNAPSHOT_BUCKETS], "create-bucket {action}");
     }
-    // No other role may change a lifecycle (the stack's own buckets get theirs from the stack).
+    assert!(
+        !g.iter().any(|(a, _)| a == "s3:DeleteBucket"),
+        "create-bucket may delete a bucket"
+    );
+    // No other role may change a lifecycle or delete a bucket (the stack's own buckets get their
+    // lifecycle from the stack) but the prune role: a finished snapshot bucket's expiration, and
+    // its deletion once S3 has emptied it. No role may use an S3 wildcard action.
+    let mut reach = BTreeMap::new();
     for (id, r) in tpl["Resources"].as_object().unwrap() {
-        if r["Type"] != "AWS::IAM::Role" || id == "CreateBucketRole" {
+        if r["Type"] != "AWS::IAM::Role" {
             continue;
         }
         for s in role_statements(&tpl, &params, id) {
             for action in list(&s["Action"]) {
                 let s3_wildcard = action.starts_with("s3:") && action.contains('*');
+                assert!(!s3_wildcard, "{id} may {action}");
+                if action == "s3:PutLifecycleConfiguration" || action == "s3:DeleteBucket" {
+                    assert_eq!(list(&s["Resource"]), [SNAPSHOT_BUCKETS], "{id} {action}");
+                    reach
+                        .entry(id.clone())
+                        .or_insert_with(BTreeSet::new)
+                        .insert(action);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        reach,
+        BTreeMap::from([
+            (
+                "CreateBucketRole".to_owned(),
+                BTreeSet::from(["s3:PutLifecycleConfiguration".to_owned()])
+            ),
+            (
+                "PruneSnapshotsRole".to_owned(),
+                BTreeSet::from([
+                    "s3:DeleteBucket".to_owned(),
+                    "s3:PutLifecycleConfiguration".to_owned()
+                ])
+            ),
+        ]),
+        "who may put a snapshot bucket's lifecycle or delete it"
+    );
+}
+
+// ---------------------------------------------------------------------------- retention side
+
+/// `${ReportBucket.Arn}/${ReportPrefix}/catalog/*` as the renderer spells it.
+const CATALOG_OBJECTS: &str = "arn:aws:test:::ReportBucket.Arn/reports/catalog/*";
+
+/// What the prune role must never be allowed: deleting objects (only S3's lifecycle expiration
+/// removes a snapshot's objects, once Object Lock lets it), shortening or bypassing a retention,
+/// changing a bucket's policy or Object Lock configuration.
+const PRUNE_FORBIDDEN: [&str; 6] = [
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketObjectLockConfiguration",
+];
+
+#[test]
+fn the_prune_role_can_only_expire_and_extend() {
+    let tpl = backup_template();
+    // Trusted by Lambda of this account only, as every function role.
+    let trust = &tpl["Resources"]["PruneSnapshotsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(trust.as_array().unwrap().len(), 1);
+    assert_eq!(
+        trust[0]["Principal"],
+        json!({"Service": "lambda.amazonaws.com"})
+    );
+    assert_eq!(
+        trust[0]["Condition"],
+        json!({"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}})
+    );
+
+    // Exactly what prune-snapshots calls: the catalog (list, read entries, write protection
+    // records); a snapshot bucket's listing (objects and versions: is it empty?), Object Lock
+    // default, lifecycle (read, put the expiration) and deletion; each version's HEAD and
+    // retention (read, extend). With every option (KMS keys, restore targets) or none: the
+    // snapshot objects are never read, so no KMS grant.
+    let mut want = pairs(&["s3:ListBucket"], &["arn:aws:test:::ReportBucket.Arn"]);
+    want.extend(pairs(&["s3:GetObject", "s3:PutObject"], &[CATALOG_OBJECTS]));
+    want.extend(pairs(
+        &[
+            "s3:ListBucket",
+            "s3:ListBucketVersions",
+            "s3:GetBucketObjectLockConfiguration",
+            "s3:GetLifecycleConfiguration",
+            "s3:PutLifecycleConfiguration",
+            "s3:DeleteBucket",
+        ],
+        &[SNAPSHOT_BUCKETS],
+    ));
+    want.extend(pairs(
+        &[
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:GetObjectRetention",
+            "s3:PutObjectRetention",
+        ],
+        &[SNAPSHOT_OBJECTS],
+    ));
+    let mut plain = REQUIRED.to_vec();
+    plain.extend([
+        ("SourceBuckets", "lake-prod,lake-raw"),
+        ("BreakGlassRoleArns", "arn:aws:iam::222222222222:role/bg"),
+    ]);
+    for params in [restore_params(), plain] {
+        let g = grants(&tpl, &params, "PruneSnapshotsRole");
+        assert_eq!(g, want, "prune-snapshots");
+        for (action, resource) in &g {
+            assert!(
+                !PRUNE_FORBIDDEN.contains(&action.as_str()) && !action.contains('*'),
+                "prune-snapshots may {action} on {resource}"
+            );
+        }
+    }
+    // The catalog entries only: not the reports, the audit records or the restore plans.
+    let object = |key: &str| format!("arn:aws:test:::ReportBucket.Arn/{key}");
+    assert!(iam_matches(
+        CATALOG_OBJECTS,
+        &object("reports/catalog/lake-prod/2021-03-31.json")
+    ));
+    for other in [
+        "reports/job-1/lakevault-audit.json",
+        "reports/restore-1/plan.json",
+        "elsewhere/catalog/lake-prod/2021-03-31.json",
+    ] {
+        assert!(!iam_matches(CATALOG_OBJECTS, &object(other)), "{other}");
+    }
+
+    // No role of the stack may delete a snapshot object or bypass a retention: the break-glass
+    // roles (not the stack's) are the only principals that may.
+    for (id, r) in tpl["Resources"].as_object().unwrap() {
+        if r["Type"] != "AWS::IAM::Role" {
+            continue;
+        }
+        for s in role_statements(&tpl, &restore_params(), id) {
+            for action in list(&s["Action"]) {
                 assert!(
-                    action != "s3:PutLifecycleConfiguration" && !s3_wildcard,
+                    ![
+                        "s3:DeleteObject",
+                        "s3:DeleteObjectVersion",
+                        "s3:BypassGovernanceRetention"
+                    ]
+                    .contains(&action.as_str()),
                     "{id} may {action}"
                 );
             }
         }
     }
+    // The role is prune-snapshots' alone; the backup schedule names it (prune_role_arn) and an
+    // output shows it.
+    let users: BTreeSet<&String> = tpl["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.to_string().contains("PruneSnapshotsRole"))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        users,
+        BTreeSet::from([
+            &"DailySchedule".to_owned(),
+            &"PruneSnapshotsFunction".to_owned()
+        ])
+    );
+    assert_eq!(
+        tpl["Outputs"]["PruneSnapshotsRoleArn"]["Value"],
+        json!({"Fn::GetAtt": ["PruneSnapshotsRole", "Arn"]})
+    );
+}
+
+fn prune_schedule_input(tpl: &Value, params: &[(&str, &str)]) -> Value {
+    let input = &tpl["Resources"]["PruneSchedule"]["Properties"]["Target"]["Input"];
+    let rendered = Render::new(tpl, params).eval(input);
+    let text = rendered.as_str().expect("Input renders to a string");
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn the_prune_schedule_starts_the_prune_machine_with_the_keep_parameters() {
+    let tpl = backup_template();
+    let r = &tpl["Resources"];
+    let schedule = &r["PruneSchedule"]["Properties"];
+    let daily = &r["DailySchedule"]["Properties"];
+    assert_eq!(
+        schedule["ScheduleExpression"],
+        json!({"Ref": "PruneScheduleExpression"})
+    );
+    // The backup schedule's time zone and state: DISABLED stops both.
+    assert_eq!(
+        schedule["ScheduleExpressionTimezone"],
+        daily["ScheduleExpressionTimezone"]
+    );
+    assert_eq!(schedule["State"], daily["State"]);
+    assert_eq!(
+        schedule["Target"]["Arn"],
+        json!({"Ref": "PruneStateMachine"})
+    );
+    assert_eq!(
+        schedule["Target"]["RoleArn"],
+        json!({"Fn::GetAtt": ["PruneScheduleRole", "Arn"]})
+    );
+    // After the backups (cron(0 6 ...)), by default.
+    assert_eq!(
+        tpl["Parameters"]["PruneScheduleExpression"]["Default"],
+        "cron(0 12 * * ? *)"
+    );
+
+    // The keep parameters: restic's defaults of a typical policy, 0 turns a rule off.
+    for (name, default) in [
+        ("KeepDaily", 7),
+        ("KeepWeekly", 5),
+        ("KeepMonthly", 12),
+        ("KeepYearly", 3),
+    ] {
+        let p = &tpl["Parameters"][name];
+        assert_eq!(p["Type"], "Number", "{name}");
+        assert_eq!(
+            p["Default"].to_string().trim_matches('"'),
+            default.to_string(),
+            "{name}"
+        );
+        assert_eq!(p["MinValue"].to_string().trim_matches('"'), "0", "{name}");
+        // kit::retention::MAX_KEEP, which prune-snapshots refuses to exceed.
+        assert_eq!(
+            p["MaxValue"].to_string().trim_matches('"'),
+            "10000",
+            "{name}"
+        );
+    }
+
+    let mut params = REQUIRED.to_vec();
+    params.extend([
+        ("SourceBuckets", "lake-prod"),
+        ("BreakGlassRoleArns", "arn:aws:iam::222222222222:role/bg"),
+    ]);
+    let input = prune_schedule_input(&tpl, &params);
+    assert_eq!(
+        input,
+        json!({
+            "report": {"bucket": "ref-AWS::S3::Bucket-ReportBucket", "prefix": "reports"},
+            "keep": {"keep_daily": 7, "keep_weekly": 5, "keep_monthly": 12, "keep_yearly": 3},
+            "dry_run": false,
+        })
+    );
+    // Each keep field is its own parameter.
+    params.extend([
+        ("KeepDaily", "14"),
+        ("KeepWeekly", "0"),
+        ("KeepMonthly", "24"),
+        ("KeepYearly", "10"),
+        ("ReportPrefix", "lakevault/reports"),
+    ]);
+    let input = prune_schedule_input(&tpl, &params);
+    assert_eq!(
+        input["keep"],
+        json!({"keep_daily": 14, "keep_weekly": 0, "keep_monthly": 24, "keep_yearly": 10})
+    );
+    assert_eq!(input["report"]["prefix"], "lakevault/reports");
+
+    // What the prune definition reads of its input: every field it reads is sent or defaulted,
+    // and it reads every field sent.
+    let asl = prune_definition();
+    let mut all = Vec::new();
+    strings(&asl, &mut all);
+    let read: BTreeSet<String> = all
+        .iter()
+        .filter_map(|s| s.strip_prefix("$."))
+        .map(|rest| rest.split('.').next().unwrap().to_owned())
+        .collect();
+    let defaulted: BTreeSet<String> = asl["States"]["InjectDefaults"]["Result"]
+        .as_object()
+        .expect("InjectDefaults holds the prune input's defaults")
+        .keys()
+        .cloned()
+        .collect();
+    let sent: BTreeSet<String> = input.as_object().unwrap().keys().cloned().collect();
+    let unknown: Vec<&String> = sent.difference(&read).collect();
+    assert!(unknown.is_empty(), "prune.asl.json never reads {unknown:?}");
+    for field in ["report", "keep"] {
+        assert!(
+            read.contains(field) && !defaulted.contains(field),
+            "{field} is required"
+        );
+    }
+    let missing: Vec<&String> = defaulted
+        .iter()
+        .filter(|k| !sent.contains(*k) && !read.contains(*k))
+        .collect();
+    assert!(missing.is_empty(), "defaults never read: {missing:?}");
+    // Every source of the catalog: no "sources" sent, the definition's default is null (all).
+    assert_eq!(
+        asl["States"]["InjectDefaults"]["Result"]["sources"],
+        Value::Null
+    );
+}
+
+#[test]
+fn prune_state_machine_logs_and_outputs() {
+    let tpl = backup_template();
+    let r = &tpl["Resources"];
+    let machine = &r["PruneStateMachine"]["Properties"];
+    assert_eq!(
+        machine["StateMachineName"],
+        json!({"Fn::Sub": "${AWS::StackName}-prune"})
+    );
+    assert_eq!(machine["StateMachineType"], "STANDARD");
+    assert_eq!(
+        machine["RoleArn"],
+        json!({"Fn::GetAtt": ["PruneStateMachineRole", "Arn"]})
+    );
+    assert_eq!(machine["LoggingConfiguration"]["Level"], "ALL");
+    assert_eq!(
+        machine["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"],
+        json!({"Fn::GetAtt": ["PruneStateMachineLogGroup", "Arn"]})
+    );
+    assert_eq!(
+        r["PruneStateMachineLogGroup"]["Properties"]["LogGroupName"],
+        json!({"Fn::Sub": "/aws/vendedlogs/states/${AWS::StackName}-prune"})
+    );
+    assert_eq!(
+        tpl["Outputs"]["PruneStateMachineArn"]["Value"],
+        json!({"Ref": "PruneStateMachine"})
+    );
 }
 
 #[test]
