@@ -459,7 +459,6 @@ async fn a_bad_entry_leaves_its_source_alone_and_fails_the_run() {
         .replace(&bad[0].dd_mmm_yyyy(), &bad[1].dd_mmm_yyyy());
     harness::put_object(&s3, &reports, &key, text).await;
 
-    let ev = event(&reports, json!({"keep": {"keep_daily": 2}}));
     let err = kit::entry::invoke(
         &step(&s3, 600),
         serde_json::to_value(json!({
@@ -484,7 +483,62 @@ async fn a_bad_entry_leaves_its_source_alone_and_fails_the_run() {
             Some(vec!["lakevault-abort-incomplete-uploads".to_owned()])
         );
     }
-    let _ = (good, ev);
+    assert!(
+        good.iter()
+            .all(|d| names.contains(&bucket_of("lake-a", *d)) == (*d >= good[3]))
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_kept_again_loses_the_expiry_rules() {
+    let moto = harness::Moto::start();
+    let s3 = moto.s3();
+    let reports = report_bucket(&s3).await;
+    let now = real_now();
+    let dates = days(day_of(now), 3);
+    for d in &dates {
+        snapshot_bucket(&s3, &bucket_of(SOURCE, *d), Kind::Unlocked).await;
+        put_entry(&s3, &reports, SOURCE, *d, true, None).await;
+    }
+    let run = |daily: u32| {
+        event(
+            &reports,
+            json!({"keep": {"keep_daily": daily}, "sources": [SOURCE]}),
+        )
+    };
+    let narrow = step(&s3, 600).prune(run(1), now).await.unwrap();
+    assert_eq!(
+        (
+            narrow.kept,
+            narrow.expiring,
+            narrow.lifecycle_put,
+            narrow.deleted
+        ),
+        (1, 2, 2, 0)
+    );
+    assert_eq!(
+        rule_ids(&s3, &bucket_of(SOURCE, dates[0]))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    // A wider policy keeps them again: the expiry rules go, the abort rule stays.
+    let wide = step(&s3, 600).prune(run(3), now).await.unwrap();
+    assert_eq!((wide.kept, wide.lifecycle_put), (3, 2));
+    for d in &dates {
+        assert_eq!(
+            rule_ids(&s3, &bucket_of(SOURCE, *d)).await,
+            Some(vec!["lakevault-abort-incomplete-uploads".to_owned()])
+        );
+    }
+    assert!(
+        wide.plan[0].reason.contains("expiry rules taken away"),
+        "{}",
+        wide.plan[0].reason
+    );
+    let again = step(&s3, 600).prune(run(3), now).await.unwrap();
+    assert_eq!(again.lifecycle_put, 0);
 }
 
 #[tokio::test]
