@@ -51,6 +51,7 @@ pub const FUNCTIONS: &[&str] = &[
     "notify",
     "plan-restore",
     "verify-restore",
+    "prune-snapshots",
 ];
 
 /// Invocations kept for `GET /_lakevault/invocations` unless configured otherwise.

@@ -48,5 +48,6 @@ pub fn steps() -> Vec<StepInfo> {
         info::<notify::Notify>(),
         info::<plan_restore::PlanRestore>(),
         info::<verify_restore::VerifyRestore>(),
+        info::<prune_snapshots::PruneSnapshots>(),
     ]
 }

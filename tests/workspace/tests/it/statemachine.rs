@@ -29,6 +29,8 @@ use crate::support::{all_states, definition};
 pub(crate) const BACKUP_SOURCE: &str = "statemachine/backup-source.asl.json";
 /// The restore machine's definition file.
 const RESTORE: &str = "statemachine/restore.asl.json";
+/// The prune machine's definition file (retention: prune-snapshots on its own schedule).
+const PRUNE: &str = "statemachine/prune.asl.json";
 /// The child Task's integration.
 pub(crate) const START_CHILD: &str = "arn:aws:states:::states:startExecution.sync:2";
 
@@ -48,12 +50,24 @@ fn restore_definition() -> Value {
     read_definition(RESTORE)
 }
 
+/// `statemachine/prune.asl.json`, parsed.
+fn prune_definition() -> Value {
+    read_definition(PRUNE)
+}
+
+/// The machines that catch nothing: a step failing for good fails the execution at its Task,
+/// where a redrive resumes (the child outside its large-copy Map, and the prune machine).
+fn catches_nothing(machine: &str) -> bool {
+    matches!(machine, "backup-source" | "prune")
+}
+
 /// Every machine: (name, definition).
 fn machines() -> Vec<(&'static str, Value)> {
     vec![
         ("backup", definition()),
         ("backup-source", source_definition()),
         ("restore", restore_definition()),
+        ("prune", prune_definition()),
     ]
 }
 
@@ -154,7 +168,12 @@ fn asl_validator_accepts_the_definitions() {
         runner.join("node_modules/asl-validator").exists(),
         "asl-validator is not installed: run `make node` (make test does)"
     );
-    let files = ["statemachine/backup.asl.json", BACKUP_SOURCE, RESTORE];
+    let files = [
+        "statemachine/backup.asl.json",
+        BACKUP_SOURCE,
+        RESTORE,
+        PRUNE,
+    ];
     let out = Command::new("node")
         .arg(runner.join("validate.mjs"))
         .args(files.iter().map(|f| root.join(f)))
@@ -231,7 +250,7 @@ fn every_error_a_step_emits_is_routed_by_name() {
         // The child has no Catch: an errorType it does not retry fails the child execution at
         // its Task, by name (the_child_fails_at_its_task checks there is no Catch, and the
         // parent catches the child's failure).
-        let child = machine == "backup-source";
+        let child = catches_nothing(machine);
         let in_map = large_copy_states();
         for (name, s, step) in tasks_of(&definition) {
             // Inside the large-copy Map every errorType is caught by name (after its retries):
@@ -298,6 +317,7 @@ fn retries_are_for_what_retrying_can_fix() {
         "TargetNotEmpty",
         "RestoreMismatch",
         "PlanNotFound",
+        "CatalogInvalid",
     ];
     for (machine, name, s, _) in all_tasks() {
         let retried = error_names(&s["Retry"]);
@@ -330,7 +350,7 @@ fn retries_are_for_what_retrying_can_fix() {
         // every Task of the parent and of the restore machine ends its catches with States.ALL,
         // so one source's failure, or its failed announcement, never stops the others.
         let catches = error_names(&s["Catch"]);
-        if machine == "backup-source" && !large_copy_states().contains(&name) {
+        if catches_nothing(machine) && !large_copy_states().contains(&name) {
             assert!(catches.is_empty(), "{machine}: {name} catches {catches:?}");
         } else {
             assert_eq!(
@@ -773,6 +793,39 @@ fn the_parent_starts_one_child_per_source() {
 }
 
 #[test]
+fn the_prune_machine_loops_until_done_and_catches_nothing() {
+    let d = prune_definition();
+    assert_eq!(d["StartAt"], "InjectDefaults");
+    assert_eq!(
+        main_line(&d, "InjectDefaults"),
+        [
+            "InjectDefaults",
+            "ApplyDefaults",
+            "PruneSnapshots",
+            "PruneDone?",
+            "Pruned"
+        ]
+    );
+    let defaults = &state(&d, "InjectDefaults")["Result"];
+    assert_eq!(
+        defaults,
+        &json!({"sources": null, "dry_run": false, "cursor": null})
+    );
+    let task = state(&d, "PruneSnapshots");
+    assert_eq!(step_of(&task).as_deref(), Some("prune-snapshots"));
+    assert!(task.get("Catch").is_none());
+    assert_eq!(task["Parameters"]["Payload"]["cursor.$"], "$.cursor");
+    // Not done: the next invocation starts from the cursor.
+    let choice = state(&d, "PruneDone?");
+    assert_eq!(choice["Choices"][0]["Variable"], "$.pruned.done");
+    assert_eq!(choice["Default"], "CarryOn");
+    let carry = state(&d, "CarryOn");
+    assert_eq!(carry["InputPath"], "$.pruned.cursor");
+    assert_eq!(carry["ResultPath"], "$.cursor");
+    assert_eq!(carry["Next"], "PruneSnapshots");
+}
+
+#[test]
 fn every_placeholder_is_a_function_or_the_child() {
     // The deploy-time substitutions: the parent needs notify and the child machine; the child
     // the backup's steps.
@@ -798,6 +851,7 @@ fn every_placeholder_is_a_function_or_the_child() {
                 "VerifySnapshotFunctionArn",
             ][..],
         ),
+        (PRUNE, &["PruneSnapshotsFunctionArn"][..]),
     ] {
         let raw = std::fs::read_to_string(harness::workspace_root().join(file)).unwrap();
         let found: BTreeSet<&str> = raw
