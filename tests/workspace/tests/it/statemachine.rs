@@ -1337,6 +1337,151 @@ mod restore_run {
     }
 }
 
+mod prune_run {
+    //! The prune machine on the local runner, prune-snapshots a canned answer (a node script
+    //! that answers `done` from its second invocation on, echoing what it was given) or an
+    //! injected error: the defaults, the cursor loop, the output, and a failure at the Task.
+
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use harness::Moto;
+    use lakevault_local::lambda::{Fault, Invocation};
+    use lakevault_local::stack::{self, RunOptions, RunOutcome, Stack, StackConfig};
+    use serde_json::{Value, json};
+
+    const STUB: &str = "#!/usr/bin/env node\nlet s='';process.stdin.on('data',c=>s+=c).on('end',()=>{\
+        const p=JSON.parse(s);const done=p.cursor!==null;\
+        console.log(JSON.stringify({done,cursor:done?null:{source:'lake-a',after:'2021-03-31'},\
+        sources:1,snapshots:10,kept:4,held:1,expiring:5,lifecycle_put:5,deleted:3,extended:1,\
+        object_versions_extended:27,plan:[],plan_not_listed:0}));});\n";
+
+    struct World {
+        _moto: Moto,
+        stack: Stack,
+        work: tempfile::TempDir,
+    }
+
+    async fn world() -> World {
+        let work = tempfile::tempdir().unwrap();
+        let bin = work.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let path = bin.join("prune-snapshots");
+        std::fs::write(&path, STUB).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let moto = Moto::start();
+        let stack = stack::start(
+            StackConfig {
+                sdk: moto.sdk_config(),
+                bin_dir: bin,
+                step_env: moto.env(),
+                max_copy_bytes: 1 << 30,
+                timeout: Duration::from_secs(30),
+            },
+            0,
+        )
+        .await
+        .expect("local stack starts");
+        World {
+            _moto: moto,
+            stack,
+            work,
+        }
+    }
+
+    impl World {
+        async fn run(&self, input: &Value) -> RunOutcome {
+            let root = harness::workspace_root();
+            stack::run_state_machine(
+                &RunOptions {
+                    runner_dir: root.join("local/sfn-runner"),
+                    definition: root.join(super::PRUNE),
+                    lambda_endpoint: self.stack.url.clone(),
+                    wait_ms: 10,
+                    retry_ms: 10,
+                    events_file: self.work.path().join("events.json"),
+                },
+                input,
+            )
+            .await
+            .expect("the runner runs")
+        }
+
+        fn invocations(&self) -> Vec<Invocation> {
+            self.stack.lambda.invocations()
+        }
+    }
+
+    fn input() -> Value {
+        json!({"report": {"bucket": "lakevault-reports", "prefix": "reports"},
+               "keep": {"keep_daily": 7, "keep_weekly": 5, "keep_monthly": 12, "keep_yearly": 3}})
+    }
+
+    #[tokio::test]
+    async fn the_prune_loops_on_its_cursor_and_answers_the_last_summary() {
+        let w = world().await;
+        let out = w.run(&input()).await;
+        let output = out.output.unwrap_or_else(|e| panic!("failed: {e}"));
+        assert_eq!(output["done"], true);
+        assert_eq!(output["deleted"], 3);
+        let calls = w.invocations();
+        assert_eq!(calls.len(), 2);
+        // The defaults reach the step; the second invocation carries the first one's cursor.
+        assert_eq!(
+            calls[0].payload,
+            json!({"report": input()["report"], "keep": input()["keep"],
+                   "sources": null, "dry_run": false, "cursor": null})
+        );
+        assert_eq!(
+            calls[1].payload["cursor"],
+            json!({"source": "lake-a", "after": "2021-03-31"})
+        );
+        for c in &calls {
+            super::restore_run::conforms("prune-snapshots", "input", &c.payload);
+            super::restore_run::conforms("prune-snapshots", "output", &c.response);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_catalog_fails_the_execution_at_the_task_and_transient_is_retried() {
+        let w = world().await;
+        w.stack
+            .lambda
+            .add_fault(Fault {
+                function: "prune-snapshots".into(),
+                error_type: "Transient".into(),
+                error_message: "Transient injected".into(),
+                count: 2,
+            })
+            .unwrap();
+        let out = w.run(&input()).await;
+        assert!(out.output.is_ok(), "{:?}", out.output);
+        assert_eq!(w.invocations().len(), 4, "two retried, then two answers");
+
+        let w = world().await;
+        w.stack
+            .lambda
+            .add_fault(Fault {
+                function: "prune-snapshots".into(),
+                error_type: "CatalogInvalid".into(),
+                error_message: "CatalogInvalid injected".into(),
+                count: 1,
+            })
+            .unwrap();
+        let out = w.run(&input()).await;
+        let err = out.output.expect_err("CatalogInvalid fails the execution");
+        assert_eq!(err["error"], "CatalogInvalid", "{err}");
+        // Not retried: one invocation, and the failure is the Task's (no Fail state).
+        assert_eq!(w.invocations().len(), 1);
+        let failed: Vec<&Value> = out
+            .events
+            .iter()
+            .filter(|e| e["type"] == "StateFailed")
+            .collect();
+        assert_eq!(failed.last().unwrap()["state"]["name"], "PruneSnapshots");
+    }
+}
+
 mod backup_run {
     //! The parent and the child on the local runner (aws-local-stepfunctions; run.mjs runs each
     //! child execution nested), every Lambda Task through the local Lambda endpoint, each step a
