@@ -924,6 +924,20 @@ async fn happy_path_backs_up_and_notifies(interp: Interp) {
     assert_eq!(table["root"], "events/");
     assert_eq!(table["restorable_version"], 9);
     assert_eq!(table["as_of_backup_date"]["version"], 8);
+
+    // The catalog entry of the run: the snapshot as `lakevault snapshots` and the prune see it.
+    let catalog = &r["catalog"];
+    let key = format!("reports/catalog/{src}/{BACKUP_DATE}.json");
+    assert_eq!(catalog["entry"]["key"], key.as_str(), "{catalog}");
+    assert_eq!(catalog["good"], true, "{catalog}");
+    let entry: Value = serde_json::from_slice(&w.get(&w.report_bucket, &key).await).unwrap();
+    assert_eq!(entry["snapshot_bucket"], snapshot);
+    assert_eq!(entry["verdict"], "complete");
+    assert_eq!(entry["good"], true);
+    assert_eq!(entry["objects"], w.keys(&src).await.len());
+    let table = &entry["verification"]["restorable"][0];
+    assert_eq!(table["root"], "events/", "{entry}");
+    assert_eq!(table["backup_date_version"], 8, "{entry}");
 }
 
 async fn a_failing_source_fails_in_its_own_child_and_the_other_completes(interp: Interp) {
