@@ -429,6 +429,14 @@ mod tests {
                 python: Some(_),
                 bin_dir: Some(_),
                 sfn: demo::Interpreter::Local,
+                large_objects: false,
+            })
+        ));
+        assert!(matches!(
+            parse("demo --large-objects").unwrap().command,
+            Command::Demo(DemoArgs {
+                large_objects: true,
+                ..
             })
         ));
         assert!(matches!(
