@@ -10,7 +10,8 @@
 //!   Task does; each state machine's role invokes exactly its own functions.
 //! * The parent and the child, least privilege: the parent's role starts only the child machine,
 //!   follows and stops only its executions, manages only the `.sync` events rule and invokes only
-//!   notify; notify may read only the child's execution histories; the alarms watch the parent.
+//!   notify; notify may read only the child's execution histories; the backup alarms watch the
+//!   parent, never the child.
 //! * The large copies (objects over 5 GiB), least privilege: only the batch role and the three
 //!   large-copy roles may write snapshot objects or abort uploads there, each large-copy role is
 //!   allowed exactly what its step calls, list-large-copies reads only the oversize manifests,
@@ -1382,7 +1383,11 @@ fn alarms_reach_the_encrypted_topic() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
         .collect();
-    assert_eq!(alarms.len(), 2, "failed runs, and no run at all");
+    assert_eq!(
+        alarms.len(),
+        3,
+        "failed backup runs, no backup run at all, failed prune runs"
+    );
     for (id, alarm) in &alarms {
         let p = &alarm["Properties"];
         assert_eq!(
@@ -1394,29 +1399,75 @@ fn alarms_reach_the_encrypted_topic() {
         let name = p["AlarmName"]["Fn::Sub"].as_str().unwrap_or("");
         assert!(name.starts_with("${AWS::StackName}-"), "{id}: {name}");
         assert!(
-            p.to_string().contains("\"BackupStateMachine\""),
-            "{id} watches the (parent) state machine"
-        );
-        assert!(
             !p.to_string().contains("BackupSourceStateMachine"),
             "{id}: the child's failures are the parent's"
         );
     }
-    let failed = &resources["FailedRunsAlarm"]["Properties"];
-    let names: BTreeSet<&str> = failed["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str())
-        .collect();
+    // Which machine each alarm watches: every metric's StateMachineArn dimension.
+    let watched = |id: &str| -> BTreeSet<String> {
+        let p = &resources[id]["Properties"];
+        let metrics: Vec<&Value> = match p["Metrics"].as_array() {
+            Some(queries) => queries
+                .iter()
+                .filter(|q| q.get("MetricStat").is_some())
+                .map(|q| &q["MetricStat"]["Metric"])
+                .collect(),
+            None => vec![p],
+        };
+        metrics
+            .iter()
+            .flat_map(|m| m["Dimensions"].as_array().unwrap())
+            .map(|d| {
+                assert_eq!(d["Name"], "StateMachineArn", "{id}");
+                d["Value"]["Ref"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let machine = |name: &str| BTreeSet::from([name.to_owned()]);
+    assert_eq!(watched("FailedRunsAlarm"), machine("BackupStateMachine"));
+    assert_eq!(watched("NoRunStartedAlarm"), machine("BackupStateMachine"));
     assert_eq!(
-        names,
-        BTreeSet::from([
-            "ExecutionsAborted",
-            "ExecutionsFailed",
-            "ExecutionsTimedOut"
-        ])
+        watched("FailedPruneRunsAlarm"),
+        machine("PruneStateMachine")
     );
+
+    // The failure alarms, alike: failed, timed out and aborted executions summed over five
+    // minutes, one such execution alarms, and no execution is no failure.
+    for id in ["FailedRunsAlarm", "FailedPruneRunsAlarm"] {
+        let p = &resources[id]["Properties"];
+        let metrics = p["Metrics"].as_array().unwrap();
+        let names: BTreeSet<&str> = metrics
+            .iter()
+            .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            BTreeSet::from([
+                "ExecutionsAborted",
+                "ExecutionsFailed",
+                "ExecutionsTimedOut"
+            ]),
+            "{id}"
+        );
+        for m in metrics.iter().filter(|m| m.get("MetricStat").is_some()) {
+            assert_eq!(m["MetricStat"]["Metric"]["Namespace"], "AWS/States", "{id}");
+            assert_eq!(m["MetricStat"]["Period"], 300, "{id}");
+            assert_eq!(m["MetricStat"]["Stat"], "Sum", "{id}");
+        }
+        assert_eq!(p["TreatMissingData"], "notBreaching", "{id}");
+        assert_eq!(p["Threshold"], 1, "{id}");
+        assert_eq!(
+            p["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
+            "{id}"
+        );
+    }
+    // The prune run sends no notification of its own: its alarm says what to do.
+    let description = resources["FailedPruneRunsAlarm"]["Properties"]["AlarmDescription"]
+        .as_str()
+        .unwrap();
+    for words in ["CatalogInvalid", "redrive", "PruneSnapshots"] {
+        assert!(description.contains(words), "{description}");
+    }
     assert_eq!(
         resources["NoRunStartedAlarm"]["Condition"],
         "ScheduleEnabled"
