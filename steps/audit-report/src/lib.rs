@@ -222,12 +222,7 @@ impl AuditReport {
 
 /// `<prefix>/job-<id>` (or `job-<id>` for an empty prefix): where S3 puts the report.
 pub fn report_base(prefix: &str, job_id: &str) -> String {
-    let prefix = prefix.trim_matches('/');
-    if prefix.is_empty() {
-        format!("job-{job_id}")
-    } else {
-        format!("{prefix}/job-{job_id}")
-    }
+    kit::record::job_base(prefix, job_id)
 }
 
 /// How a finished job ended.

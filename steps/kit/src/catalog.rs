@@ -47,12 +47,7 @@ impl CatalogFile {
 
 /// The folder (with a trailing `/`) holding one source's catalog under the report `prefix`.
 pub fn source_prefix(report_prefix: &str, source_bucket: &str) -> String {
-    let p = report_prefix.trim_end_matches('/');
-    if p.is_empty() {
-        format!("catalog/{source_bucket}/")
-    } else {
-        format!("{p}/catalog/{source_bucket}/")
-    }
+    crate::record::under_prefix(report_prefix, &format!("catalog/{source_bucket}/"))
 }
 
 /// The key of one catalog file.

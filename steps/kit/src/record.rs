@@ -9,6 +9,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::Day;
 
+/// `<prefix>/<name>`, or `name` alone under an empty prefix; slashes at either end of the prefix
+/// are dropped. Every lakevault key under the report prefix is built with it, so a prefix given
+/// as `reports`, `reports/` or `/reports/` names the same objects.
+pub fn under_prefix(prefix: &str, name: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// `<prefix>/job-<id>`: where S3 Batch Operations writes a job's completion report, and where
+/// audit-report and verify-snapshot put their records beside it.
+pub fn job_base(prefix: &str, job_id: &str) -> String {
+    under_prefix(prefix, &format!("job-{job_id}"))
+}
+
 /// Why a task failed, as far as the report tells.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
@@ -314,4 +332,17 @@ pub struct AuditRecord {
     pub findings: Vec<String>,
     /// Where this record is persisted.
     pub record: ObjectRef,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_under_a_prefix_ignore_its_slashes() {
+        for p in ["reports", "reports/", "/reports/"] {
+            assert_eq!(super::under_prefix(p, "catalog/x/"), "reports/catalog/x/");
+            assert_eq!(super::job_base(p, "j1"), "reports/job-j1");
+        }
+        assert_eq!(super::under_prefix("", "restore-ab"), "restore-ab");
+        assert_eq!(super::job_base("", "j1"), "job-j1");
+    }
 }

@@ -228,12 +228,7 @@ impl PlanRestore {
 
 /// `<prefix>/restore-<id>` (or `restore-<id>` for an empty prefix).
 pub fn restore_base(prefix: &str, restore_id: &str) -> String {
-    let prefix = prefix.trim_matches('/');
-    if prefix.is_empty() {
-        format!("restore-{restore_id}")
-    } else {
-        format!("{prefix}/restore-{restore_id}")
-    }
+    kit::record::under_prefix(prefix, &format!("restore-{restore_id}"))
 }
 
 /// The checked, normalised input.

@@ -176,12 +176,7 @@ fn bucket_name(s: &str) -> Option<&str> {
 
 /// `<prefix>/job-<id>` (or `job-<id>` for an empty prefix).
 pub fn record_base(prefix: &str, job_id: &str) -> String {
-    let prefix = prefix.trim_matches('/');
-    if prefix.is_empty() {
-        format!("job-{job_id}")
-    } else {
-        format!("{prefix}/job-{job_id}")
-    }
+    kit::record::job_base(prefix, job_id)
 }
 
 fn validate(input: &VerifyInput) -> Result<(), InvalidInput> {
