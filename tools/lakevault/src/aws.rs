@@ -118,7 +118,7 @@ fn apply_event(seen: &mut Seen, ev: &HistoryEvent) {
                 .and_then(|d| d.output())
         });
     if let Some(v) = output.and_then(|o| serde_json::from_str::<Value>(o).ok()) {
-        seen.record(&v);
+        seen.record_at(u64::try_from(ev.id()).unwrap_or(0), &v);
     }
 }
 

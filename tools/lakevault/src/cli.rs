@@ -11,10 +11,11 @@ use crate::error::{CommandError, message_of_cause};
 use crate::follow::{Finished, Status};
 use crate::listing::Report;
 use crate::progress::Reporter;
+use crate::prune::PruneRequest;
 use crate::request::{
     Named, ReportLocation, RestoreRequest, Settings, SettingsFile, VersionChoice,
 };
-use crate::{aws, catalog, keep, local, plan, render};
+use crate::{aws, catalog, keep, local, plan, prune, render};
 
 /// lakevault's operator command.
 #[derive(Debug, Parser)]
@@ -46,12 +47,16 @@ pub enum Command {
         not be reached or refused. See tools/lakevault/README.md."
     )]
     Snapshots(SnapshotsArgs),
-    /// Shows what a keep policy keeps and removes, as `restic forget --dry-run` does: per
-    /// source the snapshots kept with the reasons, the ones whose lock lapsed (expiring now) and
-    /// the ones Object Lock still holds. Only --dry-run: pruning is the prune-snapshots step's.
+    /// Applies a keep policy, as `restic forget` does: prints the plan (per source the snapshots
+    /// kept with the reasons, the ones whose lock lapsed — expiring now — and the ones Object
+    /// Lock still holds), then runs the prune state machine with that policy and follows it to
+    /// its summary. With --dry-run only the plan. Never changes what a lock protects.
     #[command(
-        after_help = "Exit status: 0 planned; 2 usage (no policy, no --dry-run, a flag or the \
-        settings file); 3 S3 could not be reached or refused. See tools/lakevault/README.md."
+        after_help = "Exit status: 0 planned (--dry-run) or pruned (or started with --no-wait); \
+        1 the prune failed (the step's errorType is printed) or was stopped; 2 usage (no policy, \
+        neither --dry-run nor a place to run, a flag or the settings file); 3 S3, Step Functions \
+        or the local stack could not be reached or refused; 130 interrupted (on AWS the \
+        execution goes on). See tools/lakevault/README.md."
     )]
     Forget(ForgetArgs),
 }
@@ -187,10 +192,29 @@ pub struct SnapshotsArgs {
 
 /// `forget`'s flags.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("runs_on").args(["local", "state_machine_arn"])))]
 pub struct ForgetArgs {
-    /// Print the plan and change nothing (the only mode of this version).
-    #[arg(long)]
+    /// Print the plan and change nothing.
+    #[arg(long, conflicts_with = "no_wait")]
     pub dry_run: bool,
+    /// Run on the local stack: the URL `lakevault-local up` (or `serve`) prints.
+    #[arg(long, value_name = "URL")]
+    pub local: Option<String>,
+    /// The lakevault workspace, for --local (default: found from the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Run on AWS: the prune state machine (the stack's PruneStateMachineArn output).
+    #[arg(long, value_name = "ARN")]
+    pub state_machine_arn: Option<String>,
+    /// Start the execution, print its ARN and return (AWS only).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Prune again on a day a prune of this policy already ran (the execution name gets `-N`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=999))]
+    pub attempt: u32,
+    /// Seconds between two progress refreshes [default: 5 on AWS, 0.5 locally].
+    #[arg(long, value_name = "S")]
+    pub refresh_secs: Option<f64>,
     /// The catalog, the policy, the output.
     #[command(flatten)]
     pub catalog: CatalogArgs,
@@ -322,13 +346,30 @@ impl RestoreArgs {
     }
 
     fn refresh(&self, default: Duration) -> Result<Duration, InvalidInput> {
-        match self.refresh_secs {
-            None => Ok(default),
-            Some(s) if (0.05..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-            Some(s) => Err(InvalidInput::new(
-                "--refresh-secs",
-                format!("{s} is not between 0.05 and 3600"),
-            )),
+        refresh(self.refresh_secs, default)
+    }
+}
+
+/// `--refresh-secs`, checked.
+fn refresh(secs: Option<f64>, default: Duration) -> Result<Duration, InvalidInput> {
+    match secs {
+        None => Ok(default),
+        Some(s) if (0.05..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        Some(s) => Err(InvalidInput::new(
+            "--refresh-secs",
+            format!("{s} is not between 0.05 and 3600"),
+        )),
+    }
+}
+
+/// `--root`, or the workspace found from the current directory.
+fn workspace_root(root: &Option<PathBuf>) -> Result<PathBuf, CommandError> {
+    match root {
+        Some(r) => Ok(r.clone()),
+        None => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| CommandError::LocalStack(format!("no current directory: {e}")))?;
+            Ok(lakevault_local::stack::find_root(&cwd).unwrap_or(cwd))
         }
     }
 }
@@ -385,18 +426,9 @@ async fn restore(a: RestoreArgs) -> Result<(), CommandError> {
                 )
                 .into());
             }
-            let root = match &a.root {
-                Some(r) => r.clone(),
-                None => {
-                    let cwd = std::env::current_dir().map_err(|e| {
-                        CommandError::LocalStack(format!("no current directory: {e}"))
-                    })?;
-                    lakevault_local::stack::find_root(&cwd).unwrap_or(cwd)
-                }
-            };
             let opts = local::LocalOptions {
                 url: url.clone(),
-                root,
+                root: workspace_root(&a.root)?,
                 refresh: a.refresh(Duration::from_millis(500))?,
             };
             reporter.note(&format!("local execution {name} on {url}"));
@@ -443,7 +475,7 @@ async fn restore(a: RestoreArgs) -> Result<(), CommandError> {
     report(finished, a.json)
 }
 
-/// Where a restore runs.
+/// Where an execution (a restore, a prune) runs.
 enum RunsOn {
     /// The local stack at this URL.
     Local(String),
@@ -483,6 +515,7 @@ fn report(finished: Finished, as_json: bool) -> Result<(), CommandError> {
             Ok(())
         }
         Status::Failed { error, cause } => Err(CommandError::Restore {
+            command: "restore",
             error_type: error,
             message: message_of_cause(&cause),
             state: seen.failed_state,
@@ -519,27 +552,150 @@ async fn snapshots(a: SnapshotsArgs) -> Result<(), CommandError> {
 }
 
 async fn forget(a: ForgetArgs) -> Result<(), CommandError> {
-    if !a.dry_run {
-        // Checked first: nothing is read or written.
-        return Err(CommandError::NotAvailable(
-            "forget only plans in this version: pass --dry-run. Pruning (lifecycle expiration on \
-             the expired snapshot buckets, longer Object Lock on the kept ones) runs in the \
-             prune-snapshots step, which this version does not have yet"
-                .to_owned(),
-        ));
-    }
     let req = a.catalog.resolve()?;
     let policy = req
         .policy
         .ok_or_else(|| keep::policy_error(kit::retention::RetentionError::EmptyPolicy))?;
+    if a.dry_run {
+        let read = read_catalog(&req).await?;
+        let report = Report::new(&req.at, &read, Some(policy), req.now, &req.prices)?;
+        if a.catalog.json {
+            print_json(&report.forget_json());
+        } else {
+            print!("{}", report.forget_text());
+        }
+        return Ok(());
+    }
+    // Where it runs, checked before any request.
+    let runs_on = match (&a.local, &a.state_machine_arn) {
+        (Some(url), _) => {
+            if a.no_wait {
+                return Err(InvalidInput::new(
+                    "--no-wait",
+                    "the local runner runs inside this command and cannot detach: run without \
+                     --no-wait",
+                )
+                .into());
+            }
+            RunsOn::Local(url.clone())
+        }
+        (None, Some(arn)) => {
+            aws::check_state_machine_arn(arn)?;
+            RunsOn::Aws(arn.clone())
+        }
+        (None, None) => {
+            return Err(InvalidInput::new(
+                "--local",
+                "say where to prune: --local URL (the local stack) or --state-machine-arn ARN \
+                 (AWS: the prune state machine); or --dry-run to only print the plan",
+            )
+            .into());
+        }
+    };
+    let refresh_every = refresh(
+        a.refresh_secs,
+        match runs_on {
+            RunsOn::Local(_) => Duration::from_millis(500),
+            RunsOn::Aws(_) => Duration::from_secs(5),
+        },
+    )?;
+    let prune_req = PruneRequest {
+        report: req.at.clone(),
+        policy,
+        source: req.source.clone(),
+    };
+    let today = keep::day_of(req.now)
+        .ok_or_else(|| InvalidInput::new("--now", "the clock is outside the years 0 to 9999"))?;
+    let name = prune_req.execution_name(today, a.attempt);
+
+    // The plan first, as --dry-run prints it: what is being applied.
     let read = read_catalog(&req).await?;
     let report = Report::new(&req.at, &read, Some(policy), req.now, &req.prices)?;
-    if a.catalog.json {
-        print_json(&report.forget_json());
-    } else {
-        print!("{}", report.forget_text());
+    let mut plan_json = report.forget_json();
+    plan_json["dry_run"] = json!(false);
+    if !a.catalog.json {
+        print!("{}", report.forget_plan_text());
+        println!();
     }
-    Ok(())
+
+    let mut reporter = Reporter::new(false);
+    let finished = match &runs_on {
+        RunsOn::Local(url) => {
+            let opts = local::LocalOptions {
+                url: url.clone(),
+                root: workspace_root(&a.root)?,
+                refresh: refresh_every,
+            };
+            reporter.note(&format!("local execution {name} on {url}"));
+            local::run_prune(&prune_req, &opts, &name, &mut reporter).await?
+        }
+        RunsOn::Aws(arn) => {
+            let conf = kit::clients::load_sdk_config().await?;
+            let sfn = aws_sdk_sfn::Client::new(&conf);
+            let started = aws::start(&sfn, arn, &name, &prune_req.run_input()).await?;
+            if a.no_wait {
+                if a.catalog.json {
+                    print_json(
+                        &json!({"plan": plan_json, "execution_arn": started.execution_arn,
+                                       "name": name, "started": started.new}),
+                    );
+                } else {
+                    println!("{}", started.execution_arn);
+                }
+                return Ok(());
+            }
+            if started.new {
+                reporter.note(&format!("started {}", started.execution_arn));
+            } else {
+                reporter.note(&format!(
+                    "a prune of this policy ran today already: following {} (to prune again, \
+                     pass --attempt {})",
+                    started.execution_arn,
+                    a.attempt + 1
+                ));
+            }
+            // No copy job to look at: the account is not needed.
+            aws::follow(
+                &conf,
+                &started.execution_arn,
+                "",
+                refresh_every,
+                &mut reporter,
+            )
+            .await?
+        }
+    };
+    reporter.finish();
+    let Finished {
+        execution,
+        status,
+        seen,
+    } = finished;
+    match status {
+        Status::Succeeded(output) => {
+            let totals = prune::totals(&seen.pruned, &output);
+            if a.catalog.json {
+                print_json(&json!({
+                    "plan": plan_json,
+                    "execution": execution,
+                    "status": "SUCCEEDED",
+                    "summary": totals,
+                    "output": output,
+                }));
+            } else {
+                print!("{}", prune::summary_text(&totals, &execution));
+            }
+            Ok(())
+        }
+        Status::Failed { error, cause } => Err(CommandError::Restore {
+            command: "forget",
+            error_type: error,
+            message: message_of_cause(&cause),
+            state: Some("PruneSnapshots".to_owned()),
+            execution: Some(execution),
+        }),
+        Status::Stopped(status) => Err(CommandError::Stopped { execution, status }),
+    }
 }
 
 #[cfg(test)]

@@ -14,10 +14,13 @@ pub enum CommandError {
     /// variable). Exit 3.
     #[error(transparent)]
     ConfigurationError(#[from] kit::clients::ConfigError),
-    /// The restore failed or was refused: a step's errorType (`TargetNotEmpty`,
-    /// `VersionNotRestorable`, …), from the execution or from the plan of a dry run. Exit 1.
+    /// The restore (or `forget`'s prune) failed or was refused: a step's errorType
+    /// (`TargetNotEmpty`, `VersionNotRestorable`, `CatalogInvalid`, …), from the execution or
+    /// from the plan of a dry run. Exit 1.
     #[error("{message}")]
     Restore {
+        /// What failed: `restore` or `forget`.
+        command: &'static str,
         /// The step's errorType.
         error_type: String,
         /// Its message.
@@ -43,10 +46,6 @@ pub enum CommandError {
     /// Exit 3.
     #[error("{0}")]
     LocalStack(String),
-    /// The command cannot do this in this version (`forget` without `--dry-run`: pruning is the
-    /// prune-snapshots step's); nothing was called. Exit 2.
-    #[error("{0}")]
-    NotAvailable(String),
     /// Interrupted (Ctrl-C) while following: the execution goes on without this command. Exit 130.
     #[error("stopped following {execution}; the execution goes on: {hint}")]
     Interrupted {
@@ -66,7 +65,6 @@ pub const ERROR_TYPES: &[&str] = &[
     "AccessDenied",
     "ServiceError",
     "LocalStackUnavailable",
-    "NotAvailable",
     "Interrupted",
 ];
 
@@ -82,7 +80,6 @@ impl CommandError {
             CommandError::Aws(AwsFailure::AccessDenied(_)) => "AccessDenied",
             CommandError::Aws(AwsFailure::Service(_)) => "ServiceError",
             CommandError::LocalStack(_) => "LocalStackUnavailable",
-            CommandError::NotAvailable(_) => "NotAvailable",
             CommandError::Interrupted { .. } => "Interrupted",
         }
     }
@@ -92,7 +89,7 @@ impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CommandError::Restore { .. } | CommandError::Stopped { .. } => 1,
-            CommandError::InvalidInput(_) | CommandError::NotAvailable(_) => 2,
+            CommandError::InvalidInput(_) => 2,
             CommandError::ConfigurationError(_)
             | CommandError::Aws(_)
             | CommandError::LocalStack(_) => 3,
@@ -141,6 +138,7 @@ mod tests {
     #[test]
     fn exit_codes_and_error_types() {
         let restore = CommandError::Restore {
+            command: "restore",
             error_type: "TargetNotEmpty".into(),
             message: "s3://x/events/ is not empty".into(),
             state: Some("PlanRestore".into()),

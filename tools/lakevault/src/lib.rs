@@ -10,6 +10,7 @@ pub mod listing;
 pub mod local;
 pub mod plan;
 pub mod progress;
+pub mod prune;
 pub mod render;
 pub mod request;
 

@@ -386,6 +386,14 @@ impl<'a> Report<'a> {
     /// `forget --dry-run` as text, as restic's `forget --dry-run` prints it: per source the
     /// snapshots kept with their reasons, then the ones to remove, split by their lock.
     pub fn forget_text(&self) -> String {
+        let mut out = self.forget_plan_text();
+        out.push_str("\ndry run: nothing was changed\n");
+        out
+    }
+
+    /// The plan of [`Report::forget_text`] without its dry-run line: what `forget` prints before
+    /// it starts the prune.
+    pub fn forget_plan_text(&self) -> String {
         let mut out = String::new();
         if let Some(p) = &self.policy {
             out.push_str(&format!(
@@ -520,7 +528,6 @@ impl<'a> Report<'a> {
                 self.unreadable.len()
             ));
         }
-        out.push_str("\ndry run: nothing was changed\n");
         out
     }
 }

@@ -1,4 +1,5 @@
-//! `--local URL`: the restore machine on the local runner, through a `lakevault-local` endpoint.
+//! `--local URL`: the restore machine (and `forget`'s prune machine) on the local runner,
+//! through a `lakevault-local` endpoint.
 //!
 //! Runs `statemachine/restore.asl.json` on `local/sfn-runner` exactly as `make demo` runs the
 //! backup (lakevault-local's `run_state_machine`: every Task through the Lambda endpoint at
@@ -6,6 +7,10 @@
 //! (`GET /_lakevault/invocations?after=N`: which Task ran last, the plan, the job) and the local
 //! S3 Control API on the same port (`DescribeJob`: the job's counts). The runner runs inside this
 //! command: it cannot detach (`--no-wait` is refused), and Ctrl-C stops it.
+//!
+//! `forget` runs `statemachine/prune.asl.json` the same way ([`run_prune`]): its one Task,
+//! prune-snapshots, is served by the same endpoint, and the log's prune-snapshots invocations of
+//! this prune give the progress and the counts.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +22,7 @@ use serde_json::Value;
 use crate::error::CommandError;
 use crate::follow::{self, Finished, Status};
 use crate::progress::{Reporter, Seen};
+use crate::prune::PruneRequest;
 use crate::request::{RestoreRequest, Settings};
 
 /// Where the local stack is and how to run on it.
@@ -140,16 +146,8 @@ pub async fn run(
     name: &str,
     reporter: &mut Reporter,
 ) -> Result<Finished, CommandError> {
-    let definition = opts.root.join("statemachine/restore.asl.json");
-    let runner_dir = opts.root.join("local/sfn-runner");
-    for needed in [&definition, &runner_dir.join("run.mjs")] {
-        if !needed.exists() {
-            return Err(CommandError::LocalStack(format!(
-                "{} is missing: run lakevault from the lakevault workspace, or pass --root",
-                needed.display()
-            )));
-        }
-    }
+    let run_opts = run_options(opts, "restore", "lakevault-restore", name).await?;
+    let events_file = run_opts.events_file.clone();
     let log = InvocationLog::new(&opts.url);
     let start = log.latest_seq().await?;
     let conf = kit::clients::load_sdk_config().await?;
@@ -160,20 +158,6 @@ pub async fn run(
         b.build()
     };
     let s3control = kit::clients::s3control(&control_conf);
-
-    let work = opts.root.join("target/lakevault-restore");
-    tokio::fs::create_dir_all(&work)
-        .await
-        .map_err(|e| CommandError::LocalStack(format!("{}: {e}", work.display())))?;
-    let events_file = work.join(format!("{name}.events.json"));
-    let run_opts = RunOptions {
-        runner_dir,
-        definition,
-        lambda_endpoint: opts.url.clone(),
-        wait_ms: 250,
-        retry_ms: 200,
-        events_file: events_file.clone(),
-    };
     let input = req.run_input(settings);
     let mut runner = tokio::spawn(async move { stack::run_state_machine(&run_opts, &input).await });
 
@@ -201,6 +185,49 @@ pub async fn run(
         reporter.show(&seen);
     };
     refresh(req, &log, last_seq, &mut seen, &s3control, &s3, settings).await;
+    finish(outcome, &events_file, name, seen, reporter)
+}
+
+/// Checks the workspace holds the definition and the runner; the runner's options, its
+/// history file under `target/<work>/`.
+async fn run_options(
+    opts: &LocalOptions,
+    machine: &str,
+    work: &str,
+    name: &str,
+) -> Result<RunOptions, CommandError> {
+    let definition = opts.root.join(format!("statemachine/{machine}.asl.json"));
+    let runner_dir = opts.root.join("local/sfn-runner");
+    for needed in [&definition, &runner_dir.join("run.mjs")] {
+        if !needed.exists() {
+            return Err(CommandError::LocalStack(format!(
+                "{} is missing: run lakevault from the lakevault workspace, or pass --root",
+                needed.display()
+            )));
+        }
+    }
+    let work = opts.root.join("target").join(work);
+    tokio::fs::create_dir_all(&work)
+        .await
+        .map_err(|e| CommandError::LocalStack(format!("{}: {e}", work.display())))?;
+    Ok(RunOptions {
+        runner_dir,
+        definition,
+        lambda_endpoint: opts.url.clone(),
+        wait_ms: 250,
+        retry_ms: 200,
+        events_file: work.join(format!("{name}.events.json")),
+    })
+}
+
+/// How the runner ended, as a finished execution.
+fn finish(
+    outcome: Result<Result<stack::RunOutcome, stack::RunError>, tokio::task::JoinError>,
+    events_file: &std::path::Path,
+    name: &str,
+    mut seen: Seen,
+    reporter: &mut Reporter,
+) -> Result<Finished, CommandError> {
     let outcome = outcome
         .map_err(|e| CommandError::LocalStack(format!("the local runner crashed: {e}")))?
         .map_err(|e| CommandError::LocalStack(e.to_string()))?;
@@ -208,7 +235,7 @@ pub async fn run(
     let shown = std::env::current_dir()
         .ok()
         .and_then(|cwd| events_file.strip_prefix(cwd).ok().map(PathBuf::from))
-        .unwrap_or_else(|| events_file.clone());
+        .unwrap_or_else(|| events_file.to_path_buf());
     let execution = format!("local {name} (history: {})", shown.display());
     let status = match outcome.output {
         Ok(output) => Status::Succeeded(output),
@@ -229,6 +256,81 @@ pub async fn run(
         status,
         seen,
     })
+}
+
+/// Runs the prune machine on the local runner and follows it until it ends.
+pub async fn run_prune(
+    req: &PruneRequest,
+    opts: &LocalOptions,
+    name: &str,
+    reporter: &mut Reporter,
+) -> Result<Finished, CommandError> {
+    let run_opts = run_options(opts, "prune", "lakevault-forget", name).await?;
+    let events_file = run_opts.events_file.clone();
+    let log = InvocationLog::new(&opts.url);
+    let start = log.latest_seq().await?;
+    let input = req.run_input();
+    let mut runner = tokio::spawn(async move { stack::run_state_machine(&run_opts, &input).await });
+    let mut seen = Seen {
+        state: Some("PruneSnapshots".to_owned()),
+        ..Seen::default()
+    };
+    let mut last_seq = start;
+    reporter.show(&seen);
+    let outcome = loop {
+        tokio::select! {
+            done = &mut runner => break done,
+            _ = tokio::time::sleep(opts.refresh) => {}
+            _ = tokio::signal::ctrl_c() => {
+                runner.abort();
+                return Err(CommandError::Interrupted {
+                    execution: format!("local {name}"),
+                    hint: "the local runner stopped with this command; run the same command \
+                           again (every action of prune-snapshots is idempotent)"
+                        .to_owned(),
+                });
+            }
+        }
+        last_seq = refresh_prune(req, &log, last_seq, &mut seen).await;
+        reporter.show(&seen);
+    };
+    refresh_prune(req, &log, last_seq, &mut seen).await;
+    finish(outcome, &events_file, name, seen, reporter)
+}
+
+/// Takes in one prune-snapshots invocation of the prune: its counts, and the state after it.
+pub fn apply_prune(seen: &mut Seen, inv: &Invocation) {
+    if inv.function_error {
+        let error_type = inv.response["errorType"]
+            .as_str()
+            .unwrap_or("Lambda.Unknown");
+        seen.state = Some(format!("PruneSnapshots: {error_type}"));
+        return;
+    }
+    seen.record_at(inv.seq, &inv.response);
+    seen.state = Some("PruneSnapshots".to_owned());
+}
+
+/// One look at the log for the prune's invocations; returns the latest number seen.
+async fn refresh_prune(
+    req: &PruneRequest,
+    log: &InvocationLog,
+    last_seq: u64,
+    seen: &mut Seen,
+) -> u64 {
+    let mut last = last_seq;
+    match log.after(last_seq).await {
+        Ok(invocations) => {
+            for inv in &invocations {
+                last = last.max(inv.seq);
+                if inv.function == "prune-snapshots" && req.is_this(&inv.payload) {
+                    apply_prune(seen, inv);
+                }
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "invocation log unreadable"),
+    }
+    last
 }
 
 /// One look at the log and the job; returns the latest invocation number seen. A failed look

@@ -8,9 +8,11 @@ use lakevault::cli::{self, Cli};
 fn main() -> ExitCode {
     // Usage errors: clap's message, status 2.
     let args = Cli::parse();
-    let json = matches!(&args.command, cli::Command::Restore(a) if a.json)
-        || matches!(&args.command, cli::Command::Snapshots(a) if a.catalog.json)
-        || matches!(&args.command, cli::Command::Forget(a) if a.catalog.json);
+    let json = match &args.command {
+        cli::Command::Restore(a) => a.json,
+        cli::Command::Snapshots(a) => a.catalog.json,
+        cli::Command::Forget(a) => a.catalog.json,
+    };
     // Progress and the outcome are printed by the command itself; logs only when RUST_LOG asks.
     kit::entry::init_tracing_with_default(false, "warn");
     let runtime = match tokio::runtime::Runtime::new() {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
             }
             match &e {
                 lakevault::CommandError::Restore {
+                    command,
                     error_type,
                     state,
                     execution,
@@ -35,9 +38,9 @@ fn main() -> ExitCode {
                 } => {
                     match state {
                         Some(state) => {
-                            eprintln!("lakevault: restore failed at {state}: {error_type}: {e}")
+                            eprintln!("lakevault: {command} failed at {state}: {error_type}: {e}")
                         }
-                        None => eprintln!("lakevault: restore failed: {error_type}: {e}"),
+                        None => eprintln!("lakevault: {command} failed: {error_type}: {e}"),
                     }
                     if let Some(execution) = execution {
                         eprintln!("execution      {execution}");

@@ -20,6 +20,7 @@ pub async fn dry_run(
     kit::entry::invoke(&step, req.plan_input(report, true))
         .await
         .map_err(|d| CommandError::Restore {
+            command: "restore",
             error_type: d.error_type,
             message: message_of_cause(&d.error_message),
             state: Some("PlanRestore (dry run)".to_owned()),

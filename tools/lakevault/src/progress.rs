@@ -21,6 +21,8 @@ pub enum TaskResult {
     Job(String),
     /// verify-restore's output.
     Verified(Value),
+    /// prune-snapshots' output (one invocation of the prune machine's loop).
+    Pruned(Value),
     /// Something else (await-job, notify).
     Other,
 }
@@ -37,6 +39,8 @@ impl TaskResult {
             TaskResult::Plan(v.clone())
         } else if let (Some(id), Some(_)) = (v["job_id"].as_str(), v.get("created")) {
             TaskResult::Job(id.to_owned())
+        } else if crate::prune::is_output(v) {
+            TaskResult::Pruned(v.clone())
         } else {
             TaskResult::Other
         }
@@ -73,15 +77,27 @@ pub struct Seen {
     pub verified: Option<Value>,
     /// The state a failure was caught at (`$.failure.state`, as the notice of it carries).
     pub failed_state: Option<String>,
+    /// prune-snapshots' outputs, by history event id (AWS) or invocation number (local): each
+    /// invocation once however often it is read.
+    pub pruned: std::collections::BTreeMap<u64, Value>,
 }
 
 impl Seen {
     /// Takes in a Task's output.
     pub fn record(&mut self, output: &Value) {
+        self.record_at(0, output);
+    }
+
+    /// Takes in a Task's output, `key` telling invocations apart (a history event id, a log
+    /// number).
+    pub fn record_at(&mut self, key: u64, output: &Value) {
         match TaskResult::of(output) {
             TaskResult::Plan(p) => self.plan = Some(p),
             TaskResult::Job(id) => self.job_id = Some(id),
             TaskResult::Verified(v) => self.verified = Some(v),
+            TaskResult::Pruned(v) => {
+                self.pruned.insert(key, v);
+            }
             TaskResult::Other => {}
         }
     }
@@ -108,6 +124,13 @@ impl Seen {
     /// The progress line: the state, then `copied N/M objects, X/Y MiB` once a job runs.
     pub fn line(&self) -> String {
         let mut out = self.state.clone().unwrap_or_else(|| "starting".to_owned());
+        if !self.pruned.is_empty() {
+            let t = crate::prune::totals(&self.pruned, &Value::Null);
+            out.push_str(&format!(
+                ": {} snapshots judged so far ({} kept, {} held, {} expiring, {} deleted)",
+                t["snapshots"], t["kept"], t["held"], t["expiring"], t["deleted"]
+            ));
+        }
         let Some((objects, bytes)) = self.totals() else {
             return out;
         };

@@ -519,18 +519,18 @@ async fn forget_dry_run_plans_what_kit_retention_decides_and_changes_nothing() {
             .contains("keeps nothing: give at least one of keep_daily"),
         "{e}"
     );
-    // No --dry-run: no pruning in this version, and nothing is touched.
+    // Neither --dry-run nor a place to run: refused before any request, nothing is touched.
     let mut args = vec!["forget", "--json"];
     args.extend_from_slice(POLICY);
     let run = w.run(&args);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     let e = run.json();
-    assert_eq!(e["errorType"], "NotAvailable");
+    assert_eq!(e["errorType"], "InvalidInput");
     assert!(
         e["errorMessage"]
             .as_str()
             .unwrap()
-            .contains("prune-snapshots"),
+            .contains("--local URL (the local stack) or --state-machine-arn ARN"),
         "{e}"
     );
     assert_eq!(w.state().await, before);

@@ -1,10 +1,11 @@
 //! `lakevault`'s command, as a binary: usage errors before any request, the AWS path's
-//! execution naming on moto's Step Functions API, and `snapshots` / `forget --dry-run` over a
-//! catalog in a moto report bucket. (The restore end to end on the local stack is
-//! `tests/workspace/tests/it/restore.rs`.)
+//! execution naming on moto's Step Functions API, `snapshots` / `forget --dry-run` over a
+//! catalog in a moto report bucket, and `forget --local` pruning on the local stack. (The restore
+//! end to end on the local stack is `tests/workspace/tests/it/restore.rs`.)
 
 mod aws;
 mod catalog;
+mod forget;
 mod usage;
 
 use std::process::{Command, Output};
