@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod catalog;
+pub mod catalog_read;
 pub mod clients;
 pub mod date;
 pub mod entry;

@@ -1,20 +1,19 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bucket;
-pub mod catalog;
 pub mod plan;
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use kit::catalog::{CatalogFile, DeletionRecord, ProtectionRecord};
+use kit::catalog_read::{self, DeletedSnapshots, Location, Snapshot, Why};
 use kit::retention::{KeepClass, KeepPolicy};
 use kit::{AccessDenied, Day, InvalidInput, ServiceFailure, Step, Transient, validate};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::{Deleted, VersionMarker};
-use crate::catalog::Snapshot;
 use crate::plan::{Fate, Judged, Secs, rfc3339};
 
 /// Where the catalog is: the report bucket and prefix (the backup's `settings.report`).
@@ -530,9 +529,13 @@ impl PruneSnapshots {
         check_input(&input)?;
         let started = Instant::now();
         let deadline = started + self.settings.budget;
+        let at = Location {
+            bucket: input.report.bucket.clone(),
+            prefix: input.report.prefix.clone(),
+        };
         let mut sources = match &input.sources {
             Some(v) => v.clone(),
-            None => catalog::sources(&self.s3, &input.report.bucket, &input.report.prefix).await?,
+            None => catalog_read::sources(&self.s3, &at).await?,
         };
         sources.sort();
         sources.dedup();
@@ -551,24 +554,26 @@ impl PruneSnapshots {
             }
             let here = cursor.filter(|c| c.source == source);
             let after = here.and_then(|c| c.after);
-            let cat = Box::pin(catalog::read_source(
+            // Deleted snapshots are skipped: their buckets are gone, they take no part.
+            let cat = Box::pin(catalog_read::read_source(
                 &self.s3,
-                &input.report.bucket,
-                &input.report.prefix,
+                &at,
                 &source,
+                DeletedSnapshots::Skip,
             ))
             .await?;
             out.sources += 1;
-            if !cat.invalid.is_empty() {
+            let (bad, snapshots) = usable(cat);
+            if !bad.is_empty() {
                 // One entry that cannot be trusted puts the whole source's decisions in doubt
                 // (a bad entry can hide a good snapshot that would keep another one): nothing of
                 // this source is touched, the others are pruned, the run fails at the end.
-                tracing::error!(source = %source, entries = cat.invalid.len(), "catalog invalid: source left alone");
-                invalid.extend(cat.invalid);
+                tracing::error!(source = %source, entries = bad.len(), "catalog invalid: source left alone");
+                invalid.extend(bad);
                 invalid_sources.push(source);
                 continue;
             }
-            let judged = plan::judge(&input.keep, &cat.snapshots, now).map_err(|e| {
+            let judged = plan::judge(&input.keep, &snapshots, now).map_err(|e| {
                 PruneError::CatalogInvalid {
                     count: 1,
                     sources: source.clone(),
@@ -576,7 +581,7 @@ impl PruneSnapshots {
                 }
             })?;
             let mut last = after;
-            for (s, j) in cat.snapshots.iter().zip(&judged) {
+            for (s, j) in snapshots.iter().zip(&judged) {
                 if after.is_some_and(|a| j.date <= a) {
                     continue;
                 }
@@ -695,6 +700,37 @@ impl PruneSnapshots {
     }
 }
 
+/// What of a source's catalog prune can act on: the entries that cannot be trusted (`key: why`,
+/// in key order; any one leaves the source alone), and the snapshots with only their own
+/// protection records. An entry deleted since it was listed is no snapshot to judge; a protection
+/// record that cannot be used, or is of another bucket, is ignored (at worst the lock is checked
+/// and the record written again).
+fn usable(cat: catalog_read::SourceCatalog) -> (Vec<String>, Vec<Snapshot>) {
+    let mut bad = Vec::new();
+    for u in cat.unreadable {
+        match (u.file, &u.why) {
+            (CatalogFile::Entry, Why::Gone) => {
+                tracing::debug!(key = %u.key, "entry gone since it was listed");
+            }
+            (CatalogFile::Entry, why) => bad.push(format!("{}: {why}", u.key)),
+            (_, why) => {
+                tracing::warn!(key = %u.key, error = %why, "protection record ignored");
+            }
+        }
+    }
+    let snapshots = cat
+        .snapshots
+        .into_iter()
+        .map(|mut s| {
+            s.protection = s
+                .protection
+                .filter(|p| p.snapshot_bucket == s.entry.snapshot_bucket);
+            s
+        })
+        .collect();
+    (bad, snapshots)
+}
+
 impl Step for PruneSnapshots {
     const NAME: &'static str = "prune-snapshots";
     type Input = Input;
@@ -775,5 +811,91 @@ mod tests {
             serde_json::json!({"source": "lake-prod", "after": "2021-03-31"})
         );
         assert_eq!(serde_json::from_value::<Cursor>(v).unwrap(), c);
+    }
+
+    #[test]
+    fn only_bad_entries_leave_a_source_alone_and_foreign_protections_are_dropped() {
+        use kit::catalog::{CATALOG_FORMAT, CatalogEntry};
+        use kit::catalog_read::{SourceCatalog, Unreadable};
+        use kit::record::{ObjectRef, Verdict};
+        let d: Day = "2021-03-31".parse().unwrap();
+        let protection = |bucket: &str| ProtectionRecord {
+            snapshot_bucket: bucket.into(),
+            retain_until: "2021-05-01T00:00:00Z".into(),
+            keep_class: "weekly".into(),
+            object_versions: 1,
+        };
+        let snapshot = |protection| Snapshot {
+            key: "r/catalog/lake/2021-03-31.json".into(),
+            entry: CatalogEntry {
+                format: CATALOG_FORMAT,
+                source_bucket: "lake".into(),
+                backup_date: d,
+                snapshot_bucket: "lake-31-mar-2021".into(),
+                job_id: "job".into(),
+                verdict: Verdict::Complete,
+                verification: None,
+                good: true,
+                objects: 1,
+                bytes: 1,
+                large_copies: 0,
+                storage_class: "STANDARD".into(),
+                lock_mode: None,
+                retain_until: None,
+                audit_record: ObjectRef {
+                    bucket: "r".into(),
+                    key: "k".into(),
+                },
+            },
+            protection,
+            deleted: false,
+        };
+        let unreadable = |key: &str, file, why| Unreadable {
+            key: key.into(),
+            date: d,
+            file,
+            why,
+        };
+        let cat = |snapshots, unreadable| SourceCatalog {
+            source: "lake".into(),
+            snapshots,
+            deleted: vec![],
+            unreadable,
+        };
+        let (bad, snapshots) = usable(cat(
+            vec![snapshot(Some(protection("elsewhere-31-mar-2021")))],
+            vec![
+                unreadable("r/a.json", CatalogFile::Entry, Why::Gone),
+                unreadable(
+                    "r/b.protection.json",
+                    CatalogFile::Protection,
+                    Why::Invalid("not a protection record".into()),
+                ),
+            ],
+        ));
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(snapshots, [snapshot(None)]);
+        let (_, snapshots) = usable(cat(
+            vec![snapshot(Some(protection("lake-31-mar-2021")))],
+            vec![],
+        ));
+        assert_eq!(
+            snapshots[0].protection,
+            Some(protection("lake-31-mar-2021"))
+        );
+        let (bad, _) = usable(cat(
+            vec![],
+            vec![
+                unreadable("r/a.json", CatalogFile::Entry, Why::TooLarge { limit: 9 }),
+                unreadable("r/b.json", CatalogFile::Entry, Why::Invalid("x".into())),
+            ],
+        ));
+        assert_eq!(
+            bad,
+            [
+                "r/a.json: longer than 9 bytes: not a catalog file",
+                "r/b.json: x"
+            ]
+        );
     }
 }

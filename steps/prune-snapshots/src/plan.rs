@@ -6,7 +6,7 @@ use aws_smithy_types::date_time::Format;
 use kit::Day;
 use kit::retention::{self, Candidate, KeepClass, KeepPolicy, RetentionError};
 
-use crate::catalog::Snapshot;
+use kit::catalog_read::Snapshot;
 
 /// Seconds since the Unix epoch (UTC).
 pub type Secs = i64;
@@ -171,6 +171,7 @@ mod tests {
                 },
             },
             protection: None,
+            deleted: false,
         }
     }
 
