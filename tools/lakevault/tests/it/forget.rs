@@ -211,3 +211,85 @@ async fn forget_local_deletes_the_expired_empty_buckets_and_a_second_run_changes
 fn local_batch_limit() -> i64 {
     5 << 30
 }
+
+/// The AWS path on moto's Step Functions API (it stores executions without running them): the
+/// machine's input is the policy the plan was printed for, and the same prune asked again the
+/// same day is the same execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_on_aws_starts_the_prune_machine_once_per_day_with_the_planned_policy() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    let reports = harness::unique_bucket("lake-reports");
+    s3.create_bucket().bucket(&reports).send().await.unwrap();
+    let d: Day = DATES[0].parse().unwrap();
+    let key = catalog::key("reports", SOURCE, d, CatalogFile::Entry);
+    harness::put_object(
+        &s3,
+        &reports,
+        &key,
+        serde_json::to_vec(&entry(d, 0)).unwrap(),
+    )
+    .await;
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk_config());
+    let arn = sfn
+        .create_state_machine()
+        .name("lakevault-prune")
+        .definition(r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/lakevault-prune-machine")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_owned();
+    let run = || {
+        lakevault(
+            &[
+                "forget",
+                "--json",
+                "--no-wait",
+                "--state-machine-arn",
+                &arn,
+                "--report-bucket",
+                &reports,
+                "--keep-daily",
+                "3",
+                "--keep-monthly",
+                "2",
+            ],
+            &moto.env(),
+        )
+    };
+    let first = run();
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let first = first.json();
+    assert_eq!(first["started"], true, "{first}");
+    assert_eq!(first["plan"]["sources"][0]["source_bucket"], SOURCE);
+    let name = first["name"].as_str().unwrap();
+    assert!(name.starts_with("forget-"), "{name}");
+    let execution = first["execution_arn"].as_str().unwrap();
+    assert!(execution.ends_with(&format!(":execution:lakevault-prune:{name}")));
+    // While it runs, StartExecution of the same name and input answers that execution (Step
+    // Functions' idempotency): one execution.
+    let again = run().json();
+    assert_eq!(again["execution_arn"], execution);
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.executions().len(), 1);
+    let described = sfn
+        .describe_execution()
+        .execution_arn(execution)
+        .send()
+        .await
+        .unwrap();
+    let input: serde_json::Value = serde_json::from_str(described.input().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        serde_json::json!({"report": {"bucket": reports, "prefix": "reports"},
+                           "keep": {"keep_daily": 3, "keep_weekly": 0, "keep_monthly": 2, "keep_yearly": 0},
+                           "sources": null, "dry_run": false})
+    );
+}
