@@ -34,6 +34,13 @@ impl Day {
     pub fn plus_days(&self, n: i64) -> Option<Day> {
         self.0.checked_add(time::Duration::days(n)).map(Day)
     }
+
+    /// The UTC day of a Unix time (seconds); `None` past the calendar's range.
+    pub fn of_unix_seconds(secs: i64) -> Option<Day> {
+        // 1970-01-01 is Julian day 2,440,588.
+        let julian = i32::try_from(secs.div_euclid(86_400) + 2_440_588).ok()?;
+        Date::from_julian_day(julian).ok().map(Day)
+    }
 }
 
 impl fmt::Display for Day {

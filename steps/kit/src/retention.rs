@@ -312,6 +312,38 @@ pub fn kept_until(policy: &KeepPolicy, date: Day, class: KeepClass) -> Option<Da
     Some(Day(end.unwrap_or(Date::MAX)))
 }
 
+/// The last day of the `class` bucket (day, ISO week, month, year) that holds `date`.
+pub fn bucket_end(class: KeepClass, date: Day) -> Day {
+    let one = KeepPolicy {
+        daily: 1,
+        weekly: 1,
+        monthly: 1,
+        yearly: 1,
+    };
+    // With n = 1, the last day a rule keeps a snapshot is the end of its own bucket.
+    kept_until(&one, date, class).unwrap_or(Day(Date::MAX))
+}
+
+/// How long a kept snapshot must stay protected, as of `today`: the rule of `kept_by` that keeps
+/// it longest and the last day it does ([`kept_until`]) — counting only the rules whose bucket
+/// has ended before `today`. Until its day, week, month or year is over, a later snapshot can
+/// still become that bucket's keeper; the newest snapshot is, for a day, the keeper of its week,
+/// month and year, and locking it for those would lock every day's snapshot for years. Once
+/// the bucket is over the keeper is settled, and a daily prune extends its protection while
+/// the minimum lock (at least a week: `retention.days`) still holds it. `None`: no settled rule.
+pub fn protection_needed(
+    policy: &KeepPolicy,
+    date: Day,
+    kept_by: &[KeepClass],
+    today: Day,
+) -> Option<(KeepClass, Day)> {
+    kept_by
+        .iter()
+        .filter(|c| bucket_end(**c, date) < today)
+        .filter_map(|c| kept_until(policy, date, *c).map(|u| (*c, u)))
+        .max_by_key(|(c, u)| (*u, *c))
+}
+
 /// The last day of a month (1–12) of a year, `None` past the calendar's range.
 fn last_of_month(year: i64, month: i64) -> Option<Date> {
     let year = i32::try_from(year).ok()?;
@@ -846,6 +878,48 @@ mod tests {
             serde_json::to_value(d).unwrap(),
             serde_json::json!({"date": "2021-05-01", "good": true, "kept_by": ["daily"], "reason": "daily snapshot"})
         );
+    }
+
+    #[test]
+    fn only_settled_buckets_need_protection() {
+        let p = policy(7, 5, 12, 3);
+        let all = [Daily, Weekly, Monthly, Yearly];
+        // The newest snapshot (Wednesday 2021-03-17) keeps every bucket, but only its day is
+        // over the next day: its week ends on Sunday 03-21, its month on 03-31.
+        let wed = day("2021-03-17");
+        assert_eq!(bucket_end(Daily, wed), wed);
+        assert_eq!(bucket_end(Weekly, wed), day("2021-03-21"));
+        assert_eq!(bucket_end(Monthly, wed), day("2021-03-31"));
+        assert_eq!(bucket_end(Yearly, wed), day("2021-12-31"));
+        assert_eq!(
+            protection_needed(&p, wed, &all, day("2021-03-18")),
+            Some((Daily, day("2021-03-23")))
+        );
+        assert_eq!(
+            protection_needed(&p, wed, &[Weekly], day("2021-03-21")),
+            None
+        );
+        assert_eq!(
+            protection_needed(&p, wed, &[Weekly], day("2021-03-22")),
+            Some((Weekly, day("2021-04-18")))
+        );
+        // A month's last day: the month is over the next day.
+        let end = day("2021-03-31");
+        assert_eq!(
+            protection_needed(&p, end, &[Daily, Weekly, Monthly], day("2021-04-01")),
+            Some((Monthly, day("2022-02-28")))
+        );
+        // The year is over only in 2022.
+        assert_eq!(
+            protection_needed(&p, wed, &[Yearly], day("2021-12-31")),
+            None
+        );
+        assert_eq!(
+            protection_needed(&p, wed, &[Yearly], day("2022-01-01")),
+            Some((Yearly, day("2023-12-31")))
+        );
+        assert_eq!(Day::of_unix_seconds(1_617_235_199), Some(day("2021-03-31")));
+        assert_eq!(Day::of_unix_seconds(1_617_235_200), Some(day("2021-04-01")));
     }
 
     #[test]

@@ -51,9 +51,11 @@ pub enum Fate {
     Kept {
         /// The rules that keep it.
         kept_by: Vec<KeepClass>,
-        /// The rule that keeps it longest.
+        /// The rule that keeps it longest among those whose bucket is over
+        /// (`kit::retention::protection_needed`); its first rule while none is.
         class: KeepClass,
-        /// The first second after the last day that rule keeps it: the protection must reach it.
+        /// The first second after the last day that rule keeps it: the protection must reach it
+        /// (while no rule's bucket is over: the protection it has, nothing to extend).
         target: Secs,
         /// The protection ends before `target` (the bucket locks: `lock_mode` is set).
         extend: bool,
@@ -106,21 +108,28 @@ pub fn judge(
             .get(&date)
             .map(|d| (d.reason.clone(), d.kept_by.clone()))
             .unwrap_or_default();
-        let longest = kept_by
-            .iter()
-            .filter_map(|c| retention::kept_until(policy, date, *c).map(|u| (*c, u)))
-            .max_by_key(|(c, u)| (*u, *c));
-        let fate = match longest {
-            Some((class, last)) => {
-                // Kept through the end of that day: the lock must reach the next midnight.
-                let target = start_of(last) + 86_400;
-                Fate::Kept {
-                    kept_by,
-                    class,
-                    target,
-                    extend: s.entry.lock_mode.is_some() && until.is_none_or(|u| u < target),
+        // Only a settled keeper is protected longer: the newest snapshot keeps its week, month
+        // and year only until the next one comes (kit::retention::protection_needed).
+        let today = Day::of_unix_seconds(now).unwrap_or(date);
+        let fate = match kept_by.first().copied() {
+            Some(first) => match retention::protection_needed(policy, date, &kept_by, today) {
+                Some((class, last)) => {
+                    // Kept through the end of that day: the lock must reach the next midnight.
+                    let target = start_of(last) + 86_400;
+                    Fate::Kept {
+                        kept_by,
+                        class,
+                        target,
+                        extend: s.entry.lock_mode.is_some() && until.is_none_or(|u| u < target),
+                    }
                 }
-            }
+                None => Fate::Kept {
+                    kept_by,
+                    class: first,
+                    target: until.unwrap_or(now),
+                    extend: false,
+                },
+            },
             None => match until {
                 Some(u) if u > now => Fate::Held { until: u },
                 _ => Fate::Expiring,

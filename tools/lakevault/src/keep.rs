@@ -259,7 +259,8 @@ pub enum Fate {
     Kept {
         /// The rules that keep it.
         kept_by: Vec<KeepClass>,
-        /// The rule that keeps it longest, and the last day it does (`kit::retention::kept_until`).
+        /// The settled rule that keeps it longest, and the last day it does
+        /// (`kit::retention::protection_needed`: none while its day is not over).
         longest: Option<(KeepClass, Day)>,
         /// Its lock lapses before that day ends: the day the protection must reach.
         extend_to: Option<Day>,
@@ -365,13 +366,11 @@ pub fn judge<'a>(
         } else {
             match (policy, decision) {
                 (Some(p), Some(d)) if d.is_kept() => {
-                    let longest = d
-                        .kept_by
-                        .iter()
-                        .filter_map(|c| {
-                            retention::kept_until(p, s.entry.backup_date, *c).map(|u| (*c, u))
-                        })
-                        .max_by_key(|(c, u)| (*u, *c));
+                    // As prune-snapshots does: only a settled keeper (its bucket is over) is
+                    // protected longer (kit::retention::protection_needed).
+                    let today = Day::of_unix_seconds(now).unwrap_or(s.entry.backup_date);
+                    let longest =
+                        retention::protection_needed(p, s.entry.backup_date, &d.kept_by, today);
                     // Kept through the end of that day: the lock must reach the next midnight.
                     let extend_to = longest.and_then(|(_, last)| {
                         let needed = start_of(last) + 86_400;
