@@ -85,6 +85,22 @@ pub struct Snapshot {
     pub deleted: bool,
 }
 
+impl Snapshot {
+    /// When its protection lapses: the later of the entry's `retain_until` and its protection
+    /// record's (prune only ever extends; a record of another bucket is ignored). `None`: no
+    /// lock, or a locked empty bucket.
+    pub fn protected_until(&self) -> Option<crate::unix_time::Secs> {
+        use crate::unix_time::parse_rfc3339;
+        let entry = self.entry.retain_until.as_deref().and_then(parse_rfc3339);
+        let extended = self
+            .protection
+            .as_ref()
+            .filter(|p| p.snapshot_bucket == self.entry.snapshot_bucket)
+            .and_then(|p| parse_rfc3339(&p.retain_until));
+        entry.max(extended)
+    }
+}
+
 /// Why a catalog file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Why {

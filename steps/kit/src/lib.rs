@@ -12,6 +12,7 @@ pub mod policy;
 pub mod record;
 pub mod restore;
 pub mod retention;
+pub mod unix_time;
 pub mod validate;
 pub mod verification;
 

@@ -1,47 +1,15 @@
 //! What the policy makes of each snapshot of a source, as of `now`: pure, so the tests (and the
 //! dry run) see exactly what the step then does.
 
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use kit::Day;
 use kit::retention::{self, Candidate, KeepClass, KeepPolicy, RetentionError};
 
 use kit::catalog_read::Snapshot;
+pub use kit::unix_time::{Secs, parse_rfc3339, rfc3339, start_of};
 
-/// Seconds since the Unix epoch (UTC).
-pub type Secs = i64;
-
-/// Parses an RFC 3339 date-time (`2021-04-30T01:12:09Z`, an offset allowed).
-pub fn parse_rfc3339(s: &str) -> Option<Secs> {
-    DateTime::from_str(s, Format::DateTimeWithOffset)
-        .ok()
-        .map(|t| t.secs())
-}
-
-/// `secs` as RFC 3339 in UTC, whole seconds.
-pub fn rfc3339(secs: Secs) -> String {
-    DateTime::from_secs(secs)
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| secs.to_string())
-}
-
-/// Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
-
-/// The first second of `day` (UTC).
-pub fn start_of(day: Day) -> Secs {
-    (i64::from(day.0.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY) * 86_400
-}
-
-/// When a snapshot's protection lapses: the later of the entry's `retain_until` and its
-/// protection record's (prune only ever extends). `None`: no lock, or a locked empty bucket.
+/// When a snapshot's protection lapses (`kit::catalog_read::Snapshot::protected_until`).
 pub fn protected_until(s: &Snapshot) -> Option<Secs> {
-    let entry = s.entry.retain_until.as_deref().and_then(parse_rfc3339);
-    let extended = s
-        .protection
-        .as_ref()
-        .and_then(|p| parse_rfc3339(&p.retain_until));
-    entry.max(extended)
+    s.protected_until()
 }
 
 /// What becomes of one snapshot.

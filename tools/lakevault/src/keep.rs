@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use kit::retention::{self, Candidate, KeepClass, KeepPolicy, RetentionError};
 use kit::{Day, InvalidInput};
 use serde::Deserialize;
@@ -13,35 +12,7 @@ use serde_json::Value;
 
 use crate::catalog::Snapshot;
 
-/// Seconds since 1970-01-01T00:00:00Z.
-pub type Secs = i64;
-
-/// Parses an RFC 3339 date-time (`2021-04-30T01:12:09Z`, an offset allowed).
-pub fn parse_rfc3339(s: &str) -> Option<Secs> {
-    DateTime::from_str(s, DateTimeFormat::DateTimeWithOffset)
-        .ok()
-        .map(|t| t.secs())
-}
-
-/// `secs` as RFC 3339 in UTC, whole seconds.
-pub fn rfc3339(secs: Secs) -> String {
-    DateTime::from_secs(secs)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_else(|_| secs.to_string())
-}
-
-/// The day (UTC) `secs` falls on; `None` outside the years 0–9999.
-pub fn day_of(secs: Secs) -> Option<Day> {
-    rfc3339(secs).get(..10)?.parse().ok()
-}
-
-/// Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
-
-/// The first second of `day` (UTC).
-pub fn start_of(day: Day) -> Secs {
-    (i64::from(day.0.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY) * 86_400
-}
+pub use kit::unix_time::{Secs, day_of, parse_rfc3339, rfc3339, start_of};
 
 /// The keep counts given by flags or by a settings file, each `None` when not given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -323,13 +294,7 @@ impl Judged<'_> {
 /// When a snapshot's lock lapses: the later of the entry's `retain_until` and its protection
 /// record's (prune-snapshots extends, never shortens).
 pub fn protected_until(s: &Snapshot) -> Option<Secs> {
-    let entry = s.entry.retain_until.as_deref().and_then(parse_rfc3339);
-    let extended = s
-        .protection
-        .as_ref()
-        .filter(|p| p.snapshot_bucket == s.entry.snapshot_bucket)
-        .and_then(|p| parse_rfc3339(&p.retain_until));
-    entry.max(extended)
+    s.protected_until()
 }
 
 /// Judges one source's snapshots (oldest first, one per date) as of `now`. Deleted snapshots
